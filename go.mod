@@ -1,0 +1,9 @@
+module github.com/paddockhq/paddock
+
+go 1.26
+
+require (
+	github.com/go-zookeeper/zk v1.0.4 // indirect
+	go.etcd.io/raft/v3 v3.7.0 // indirect
+	google.golang.org/protobuf v1.36.11 // indirect
+)

@@ -1,0 +1,172 @@
+package statemachine
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/paddockhq/paddock/proto"
+)
+
+// Snapshot format (all jute encoding, integrity is the caller's: the
+// replication layer checksums the whole file):
+//
+//	"PDST" int version=1 long lastZxid
+//	int sessionCount { long id; int timeout; buffer passwd }
+//	long nodeCount { ustring path; buffer data; vector<ACL> acl; StatPersisted stat }  // pre-order, parents first
+//	"PDND"
+const (
+	snapMagic   = "PDST"
+	snapEnd     = "PDND"
+	snapVersion = 1
+)
+
+// Snapshot writes the whole state. Nodes are written parents first, children
+// sorted, so equal states give equal bytes.
+func (s *State) Snapshot(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	e := proto.NewEncoder(make([]byte, 0, 1<<12))
+	flush := func() error {
+		_, err := bw.Write(e.Bytes())
+		e.Reset()
+		return err
+	}
+	e.Raw([]byte(snapMagic))
+	e.Int(snapVersion)
+	e.Long(s.lastZxid)
+	sessions := s.Sessions()
+	e.Int(int32(len(sessions)))
+	for _, ss := range sessions {
+		e.Long(ss.ID)
+		e.Int(ss.Timeout)
+		e.Buffer(ss.Passwd)
+	}
+	e.Long(int64(len(s.nodes)))
+	var walk func(path string) error
+	walk = func(path string) error {
+		n := s.nodes[path]
+		e.String(path)
+		e.Buffer(n.data)
+		e.Int(int32(len(n.acl.acl)))
+		for i := range n.acl.acl {
+			n.acl.acl[i].Encode(e)
+		}
+		n.stat.Encode(e)
+		if e.Len() > 1<<15 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		for _, c := range childNames(n) {
+			cp := "/" + c
+			if path != "/" {
+				cp = path + cp
+			}
+			if err := walk(cp); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk("/"); err != nil {
+		return err
+	}
+	e.Raw([]byte(snapEnd))
+	if err := flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// Restore replaces the state with a snapshot written by Snapshot. On error
+// the state is left empty-but-valid, never half loaded.
+func (s *State) Restore(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if err := s.restore(b); err != nil {
+		s.reset()
+		return fmt.Errorf("statemachine: bad snapshot: %w", err)
+	}
+	return nil
+}
+
+func (s *State) restore(b []byte) error {
+	if len(b) < 8 || string(b[:4]) != snapMagic {
+		return errors.New("bad magic")
+	}
+	d := proto.NewDecoder(b[4:])
+	if v := d.Int(); v != snapVersion {
+		return fmt.Errorf("unsupported version %d", v)
+	}
+	s.nodes = make(map[string]*node)
+	s.acls = newACLCache()
+	s.sessions = make(map[int64]*session)
+	s.containers = make(map[string]struct{})
+	s.ttls = make(map[string]struct{})
+	s.dataSize = 0
+	s.lastZxid = d.Long()
+	nsessions := d.VectorLen()
+	for i := 0; i < nsessions && d.Err() == nil; i++ {
+		id := d.Long()
+		ss := &session{timeout: d.Int(), passwd: d.Buffer(), ephemerals: make(map[string]struct{})}
+		s.sessions[id] = ss
+	}
+	count := d.Long()
+	if count < 1 || count > int64(d.Remaining()) {
+		return fmt.Errorf("bad node count %d", count)
+	}
+	for i := int64(0); i < count && d.Err() == nil; i++ {
+		path := d.String()
+		n := &node{data: d.Buffer()}
+		nacl := d.VectorLen()
+		acl := make([]proto.ACL, max(nacl, 0))
+		for j := range acl {
+			acl[j].Decode(d)
+		}
+		n.stat.Decode(d)
+		if d.Err() != nil {
+			break
+		}
+		if i == 0 {
+			if path != "/" {
+				return errors.New("first node is not the root")
+			}
+		} else {
+			if proto.ValidatePath(path) != nil || s.nodes[path] != nil || s.nodes[parentOf(path)] == nil {
+				return fmt.Errorf("bad node path %q", path)
+			}
+		}
+		n.acl = s.acls.intern(acl)
+		s.nodes[path] = n
+		if i > 0 {
+			s.link(path)
+		}
+		s.dataSize += int64(len(path) + len(n.data))
+		if owner := n.stat.EphemeralOwner; proto.IsEphemeralOwner(owner) && s.sessions[owner] == nil {
+			return fmt.Errorf("ephemeral %q of unknown session 0x%x", path, owner)
+		}
+		s.index(path, n.stat.EphemeralOwner, true)
+	}
+	if err := d.Err(); err != nil {
+		return err
+	}
+	if rest := d.Rest(); string(rest) != snapEnd {
+		return errors.New("missing end marker")
+	}
+	return nil
+}
+
+// SortedPaths returns every path in the tree, sorted. It is meant for
+// tests and exports, not the request path.
+func (s *State) SortedPaths() []string {
+	out := make([]string, 0, len(s.nodes))
+	for p := range s.nodes {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
