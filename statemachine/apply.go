@@ -476,6 +476,7 @@ func (s *State) multi(t *txn, req *proto.MultiRequest) *proto.MultiResponse {
 			r    proto.Record
 			code proto.ErrCode
 		)
+		op = multiSubOp(op)
 		if op.Type == proto.OpGetData || op.Type == proto.OpGetChildren {
 			code = proto.ErrBadArguments
 		} else {
@@ -503,6 +504,35 @@ func (s *State) multi(t *txn, req *proto.MultiRequest) *proto.MultiResponse {
 		resp.Results[i] = proto.MultiResult{Type: proto.OpError, Err: code}
 	}
 	return resp
+}
+
+// multiSubOp reproduces how ZooKeeper's MultiOperationRecord rebuilds a
+// create sub-op from its flags (Op.create): whatever create opcode the client
+// sent, container flags make it createContainer and anything else a plain
+// create (so a create2 sub-op answers with a path only); a createTTL sub-op
+// without TTL flags becomes a plain create.
+func multiSubOp(op proto.MultiOp) proto.MultiOp {
+	switch r := op.Req.(type) {
+	case *proto.CreateRequest:
+		mode, _ := modeOf(r.Flags)
+		switch {
+		case mode.container:
+			op.Type = proto.OpCreateContainer
+		case mode.ttl:
+			// Java casts this CreateRequest to a CreateTTLRequest and
+			// fails; refuse it as a bad TTL.
+			op.Type = proto.OpCreateTTL
+			op.Req = &proto.CreateTTLRequest{Path: r.Path, Data: r.Data, Acl: r.Acl, Flags: r.Flags, Ttl: -1}
+		default:
+			op.Type = proto.OpCreate
+		}
+	case *proto.CreateTTLRequest:
+		if mode, _ := modeOf(r.Flags); !mode.ttl {
+			op.Type = proto.OpCreate
+			op.Req = &proto.CreateRequest{Path: r.Path, Data: r.Data, Acl: r.Acl, Flags: r.Flags}
+		}
+	}
+	return op
 }
 
 // resultType is the op type a multi result reports: TTL and container

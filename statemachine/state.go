@@ -132,8 +132,22 @@ func isSpecialPath(path string) bool {
 	return false
 }
 
+// wireStat is the Stat clients see, translated as ZooKeeper's
+// DataNode.copyStat does:
+//   - the stored cversion counts child creations (it names sequential
+//     children); clients see creations plus deletions, which is
+//     2*cversion - numChildren (so /zookeeper, with two children and no
+//     creations, shows -2, and the fresh root -1);
+//   - container and TTL markers stay internal: ephemeralOwner is reported
+//     only for real session owners, 0 otherwise.
 func (n *node) wireStat() proto.Stat {
-	return proto.StatFromPersisted(&n.stat, int32(len(n.data)), int32(len(n.children)))
+	nc := int32(len(n.children))
+	st := proto.StatFromPersisted(&n.stat, int32(len(n.data)), nc)
+	st.Cversion = n.stat.Cversion*2 - nc
+	if !proto.IsEphemeralOwner(st.EphemeralOwner) {
+		st.EphemeralOwner = 0
+	}
+	return st
 }
 
 // LastZxid returns the zxid of the last applied entry: what ZooKeeper calls
