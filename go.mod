@@ -3,7 +3,7 @@ module github.com/paddockhq/paddock
 go 1.26
 
 require (
-	github.com/go-zookeeper/zk v1.0.4 // indirect
-	go.etcd.io/raft/v3 v3.7.0 // indirect
-	google.golang.org/protobuf v1.36.11 // indirect
+	github.com/go-zookeeper/zk v1.0.4
+	go.etcd.io/raft/v3 v3.7.0
+	google.golang.org/protobuf v1.36.11
 )

@@ -201,6 +201,7 @@ func (s *State) NodeState(path string) (exists bool, mzxid, pzxid int64) {
 
 // Stats are the figures the monitoring commands report.
 type Stats struct {
+	// NodeCount is ZooKeeper's znode_count (see Stats).
 	NodeCount      int
 	EphemeralCount int
 	// ApproxDataSize is ZooKeeper's approximate_data_size: the sum of path
@@ -215,7 +216,9 @@ func (s *State) Stats() Stats {
 	for _, ss := range s.sessions {
 		eph += len(ss.ephemerals)
 	}
-	return Stats{NodeCount: len(s.nodes), EphemeralCount: eph, ApproxDataSize: s.dataSize, Sessions: len(s.sessions)}
+	// ZooKeeper's node map holds the root twice (as "" and "/"), and its
+	// znode_count reports that size; monitoring compares against it.
+	return Stats{NodeCount: len(s.nodes) + 1, EphemeralCount: eph, ApproxDataSize: s.dataSize, Sessions: len(s.sessions)}
 }
 
 // GCCandidates returns up to max nodes that the container manager should
