@@ -92,4 +92,86 @@
 // a log line). The two newest snapshots are kept, and WAL segments are kept
 // back to the older of the two, so that falling back to it still finds every
 // entry after it.
+//
+// # Peer transport
+//
+// TCPTransport carries raft messages between members. Wiring: create the
+// transport, Open the Node with it as Config.Transport, then
+// SetHandler(node) (the node needs the transport at Open, the transport
+// needs the node to deliver to).
+//
+// Each member dials each peer it has messages for and keeps one outbound
+// "stream" connection per peer; messages travel one way on it (A's messages
+// to B on A's connection, B's to A on B's). A per-peer goroutine writes the
+// stream from a bounded queue (QueueSize); Send never blocks the raft loop:
+// when the queue is full, or the peer is down or in its reconnect backoff
+// (50ms doubling to 2s, with jitter), the message is dropped and raft is
+// told with ReportUnreachable (coalesced, delivered off the raft loop), as
+// in etcd's rafthttp. Raft retransmits. The peer's address comes from
+// TransportConfig.Resolve at every connect, and host names are resolved
+// again by the dialer each time, so members that move (Kubernetes pods
+// changing IP) are found again.
+//
+// A MsgSnap carries the whole snapshot body in Snapshot.Data (the node keeps
+// its newest snapshot in memory when it has a Transport). It is sent on a
+// connection of its own, opened for that one message, so tens of megabytes
+// to one peer never queue behind or ahead of heartbeats; the receiver steps
+// it into raft, then acknowledges; the sender reports SnapshotFinish on the
+// acknowledgement and SnapshotFailure on any error. One snapshot per peer is
+// in flight at a time; another MsgSnap meanwhile is refused at once with
+// SnapshotFailure. Write deadlines (and snapshot read deadlines) are
+// IOTimeout per 1 MiB of progress, so size alone never times a transfer out.
+//
+// With ServerTLS and ClientTLS set, every connection is mutual TLS: the
+// acceptor requires and verifies a client certificate, the dialer verifies
+// the acceptor against its RootCAs and the host name it dialled.
+//
+// Block and Unblock cut and restore traffic with given peers at run time.
+// They exist for fault-injection tests (partitions) and log loudly.
+//
+// # Peer wire format
+//
+// Everything on a peer connection (inside TLS, if enabled) is a frame,
+// integers big-endian:
+//
+//	uint32 length   // of payload; at most 256 MiB on a stream, 4 GiB-1 for a snapshot
+//	uint32 crc      // crc32c (Castagnoli) of type byte followed by payload
+//	uint8  type     // 1 hello, 2 hello reply, 3 raft message, 4 snapshot ack
+//	[length]byte payload
+//
+// A connection starts with the dialer's hello:
+//
+//	[8]byte magic "PDKPEER\x00"
+//	uint16  protocol version (1)
+//	uint8   kind: 1 stream, 2 snapshot
+//	uint64  sender's raft id
+//	uint64  receiver's raft id, as the sender believes
+//	uint16  n, then [n]byte cluster id
+//
+// and the acceptor answers with a hello reply, also when refusing:
+//
+//	[8]byte magic "PDKPEER\x00"
+//	uint16  protocol version the acceptor speaks
+//	uint8   status: 0 accepted, 1 refused
+//	uint64  acceptor's raft id
+//	uint16  n, then [n]byte acceptor's cluster id
+//	uint16  n, then [n]byte reason for a refusal (UTF-8, for logs)
+//
+// The acceptor refuses a hello with another version, another cluster id, a
+// receiver id that is not its own, or a sender id of 0 or its own, and logs
+// a line naming both members, both clusters and the remote address; the
+// dialer logs the reason it was given. The dialer checks the reply the same
+// way (the acceptor's id must be the one it dialled, its cluster id its
+// own), so a member of another cluster, or a stale address now held by
+// another member, is never sent to nor heard. Anything that is not a valid
+// hello (a stranger on the port) is logged and closed without an answer.
+//
+// After an accepted hello, a stream carries type-3 frames, each one
+// protobuf-marshalled raftpb.Message, until either side closes; the
+// receiver closes the stream if a message's From is not the hello's sender
+// or its To is not itself. A snapshot connection carries exactly one type-3
+// frame holding the MsgSnap, answered by one empty type-4 frame once raft
+// has the message; then it is closed. A newer version of the protocol must
+// change the version number; version 1 members refuse it, so mixed-version
+// ensembles fail loudly rather than subtly.
 package replication

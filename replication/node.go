@@ -269,7 +269,11 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	if n.wal, err = openWAL(walDir, rp, n.lastIndex, cfg.segmentSize, log); err != nil {
 		return nil, err
 	}
-	log.Info("replication: recovered storage", "dir", cfg.Dir, "snapshot_index", meta.Index,
+	recovered := slog.LevelInfo
+	if meta.Index == 0 && len(rp.entries) == 0 {
+		recovered = slog.LevelDebug // a new data directory: nothing to report
+	}
+	log.Log(context.Background(), recovered, "replication: recovered storage", "dir", cfg.Dir, "snapshot_index", meta.Index,
 		"wal_entries", len(rp.entries), "last_index", n.lastIndex, "commit", rp.hardState.GetCommit(),
 		"segments", len(n.wal.segs))
 
@@ -301,7 +305,7 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 			n.wal.close()
 			return nil, err
 		}
-		log.Info("replication: bootstrapped new group", "peers", cfg.Peers)
+		log.Debug("replication: bootstrapped new group", "peers", cfg.Peers)
 	}
 
 	// 4. Apply everything durable and committed, then let a lone voter
@@ -534,7 +538,11 @@ func (n *Node) updateSoftState(ss *raft.SoftState) {
 	prev := n.lead.Swap(ss.Lead)
 	n.leader.Store(ss.RaftState == raft.StateLeader)
 	if prev != ss.Lead {
-		n.log.Info("replication: leader changed", "leader", ss.Lead, "state", ss.RaftState.String())
+		lvl := slog.LevelInfo
+		if len(n.confState.Voters) <= 1 {
+			lvl = slog.LevelDebug // a one-voter group always leads itself
+		}
+		n.log.Log(context.Background(), lvl, "replication: leader changed", "leader", ss.Lead, "state", ss.RaftState.String())
 		// raft drops pending read-index requests on a leader change.
 		for id, ch := range n.reads {
 			close(ch)
@@ -588,14 +596,14 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 				return fmt.Errorf("replication: bad conf change at %d: %w", idx, err)
 			}
 			n.confState = n.rn.ApplyConfChange(&cc)
-			n.log.Info("replication: applied conf change", "index", idx, "change", raft.DescribeConfChange(&cc), "conf", raft.DescribeConfState(n.confState))
+			n.log.Debug("replication: applied conf change", "index", idx, "change", raft.DescribeConfChange(&cc), "conf", raft.DescribeConfState(n.confState))
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("replication: bad conf change at %d: %w", idx, err)
 			}
 			n.confState = n.rn.ApplyConfChange(&cc)
-			n.log.Info("replication: applied conf change", "index", idx, "change", raft.DescribeConfChange(&cc), "conf", raft.DescribeConfState(n.confState))
+			n.log.Debug("replication: applied conf change", "index", idx, "change", raft.DescribeConfChange(&cc), "conf", raft.DescribeConfState(n.confState))
 		}
 		n.appliedTerm = e.GetTerm()
 		n.applied.Store(idx)
@@ -887,10 +895,13 @@ func (r raftLogger) log(level slog.Level, v ...any) {
 	}
 }
 
-func (r raftLogger) Debug(v ...any)                   { r.log(slog.LevelDebug, v...) }
-func (r raftLogger) Debugf(format string, v ...any)   { r.logf(slog.LevelDebug, format, v...) }
-func (r raftLogger) Info(v ...any)                    { r.log(slog.LevelInfo, v...) }
-func (r raftLogger) Infof(format string, v ...any)    { r.logf(slog.LevelInfo, format, v...) }
+func (r raftLogger) Debug(v ...any)                 { r.log(slog.LevelDebug, v...) }
+func (r raftLogger) Debugf(format string, v ...any) { r.logf(slog.LevelDebug, format, v...) }
+
+// raft narrates every election step at Info; that is detail for a
+// debugging operator, so it goes to Debug and our own summaries stay at Info.
+func (r raftLogger) Info(v ...any)                    { r.log(slog.LevelDebug, v...) }
+func (r raftLogger) Infof(format string, v ...any)    { r.logf(slog.LevelDebug, format, v...) }
 func (r raftLogger) Warning(v ...any)                 { r.log(slog.LevelWarn, v...) }
 func (r raftLogger) Warningf(format string, v ...any) { r.logf(slog.LevelWarn, format, v...) }
 func (r raftLogger) Error(v ...any)                   { r.log(slog.LevelError, v...) }

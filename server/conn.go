@@ -428,7 +428,7 @@ func (c *conn) sendConnectResponse(timeout int32, id int64, passwd []byte) {
 func (c *conn) authIDs() []proto.Id {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
-	return append([]proto.Id(nil), c.auth...)
+	return javaSetOrder(c.auth)
 }
 
 func (c *conn) addAuth(id proto.Id) {

@@ -408,7 +408,11 @@ func (s *Server) fire(ch statemachine.Change, zxid int64) {
 	}
 	frame := encodeNotification(zxid, ch.Type, ch.Path)
 	for _, w := range ws {
-		if c, ok := w.(*conn); ok {
+		c, ok := w.(*conn)
+		// The watch is used up either way, but the event only goes to a
+		// connection that may read the node (ServerCnxn.process in
+		// ZooKeeper 3.8.4+/3.9.2+).
+		if ok && s.state.CheckACL(ch.ACL, proto.PermRead, c.authIDs()) == proto.ErrOK {
 			c.sendFrame(frame)
 		}
 	}

@@ -66,6 +66,13 @@ func isSuper(auth []proto.Id) bool {
 	return false
 }
 
+// CheckACL reports whether ids may use perm on a node with the given ACL
+// (ErrOK or ErrNoAuth), by the same rule as every request. The server uses
+// it to filter watch events.
+func (s *State) CheckACL(acl []proto.ACL, perm int32, ids []proto.Id) proto.ErrCode {
+	return s.checkACL(acl, perm, ids)
+}
+
 // checkACL reproduces ZooKeeperServer.checkACL: an empty ACL allows all; the
 // super user is allowed all; otherwise one entry granting perm must match
 // world:anyone or one of the caller's ids of the same scheme.

@@ -14,6 +14,11 @@ import (
 type Change struct {
 	Type proto.EventType
 	Path string
+	// ACL is the ACL of the node the event is about (the parent's for
+	// NodeChildrenChanged) at the time of the change. A watcher receives
+	// the event only if it may READ that node (ZooKeeper 3.8.4+/3.9.2+,
+	// ServerCnxn.process), so a watch never leaks a change it cannot see.
+	ACL []proto.ACL
 }
 
 // Result is the outcome of applying one entry.
@@ -291,8 +296,8 @@ func (s *State) insertNode(t *txn, path, parentPath string, parent *node, n *nod
 	s.dataSize += int64(len(path) + len(n.data))
 	s.index(path, n.stat.EphemeralOwner, true)
 	t.changes = append(t.changes,
-		Change{Type: proto.EventNodeCreated, Path: path},
-		Change{Type: proto.EventNodeChildrenChanged, Path: parentPath})
+		Change{Type: proto.EventNodeCreated, Path: path, ACL: n.acl.acl},
+		Change{Type: proto.EventNodeChildrenChanged, Path: parentPath, ACL: parent.acl.acl})
 	t.undo = append(t.undo, func() {
 		s.index(path, n.stat.EphemeralOwner, false)
 		s.dataSize -= int64(len(path) + len(n.data))
@@ -371,8 +376,8 @@ func (s *State) deleteNode(t *txn, path string) {
 	s.dataSize -= int64(len(path) + len(n.data))
 	s.index(path, n.stat.EphemeralOwner, false)
 	t.changes = append(t.changes,
-		Change{Type: proto.EventNodeDeleted, Path: path},
-		Change{Type: proto.EventNodeChildrenChanged, Path: parentPath})
+		Change{Type: proto.EventNodeDeleted, Path: path, ACL: n.acl.acl},
+		Change{Type: proto.EventNodeChildrenChanged, Path: parentPath, ACL: parent.acl.acl})
 	// The ACL reference is kept until the txn is final, so an undo can
 	// restore the node with the same interned list.
 	t.undo = append(t.undo, func() {
@@ -408,7 +413,7 @@ func (s *State) setData(t *txn, r *proto.SetDataRequest) (proto.Record, proto.Er
 	n.stat.Mtime = t.e.Time
 	n.stat.Mzxid = t.zxid
 	s.dataSize += int64(len(r.Data) - len(old))
-	t.changes = append(t.changes, Change{Type: proto.EventNodeDataChanged, Path: r.Path})
+	t.changes = append(t.changes, Change{Type: proto.EventNodeDataChanged, Path: r.Path, ACL: n.acl.acl})
 	t.undo = append(t.undo, func() {
 		s.dataSize -= int64(len(r.Data) - len(old))
 		n.data, n.stat = old, oldStat

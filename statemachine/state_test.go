@@ -201,7 +201,7 @@ func TestVersionsAndSetData(t *testing.T) {
 	if r.Err != proto.ErrOK || st.Version != 1 || st.DataLength != 3 || st.Mzxid != h.zxid || st.Czxid == st.Mzxid {
 		t.Fatalf("setData %v %+v", r.Err, st)
 	}
-	if !reflect.DeepEqual(r.Changes, []Change{{proto.EventNodeDataChanged, "/v"}}) {
+	if !reflect.DeepEqual(r.Changes, []Change{{proto.EventNodeDataChanged, "/v", proto.OpenACLUnsafe}}) {
 		t.Fatalf("changes %v", r.Changes)
 	}
 	if r := h.write(proto.OpDelete, &proto.DeleteRequest{Path: "/v", Version: 0}); r.Err != proto.ErrBadVersion {
@@ -369,11 +369,11 @@ func TestContainerAndTTLCollection(t *testing.T) {
 func TestChangesOrder(t *testing.T) {
 	h := newHarness(t)
 	r := h.create("/w", proto.ModePersistent)
-	if !reflect.DeepEqual(r.Changes, []Change{{proto.EventNodeCreated, "/w"}, {proto.EventNodeChildrenChanged, "/"}}) {
+	if !reflect.DeepEqual(r.Changes, []Change{{proto.EventNodeCreated, "/w", proto.OpenACLUnsafe}, {proto.EventNodeChildrenChanged, "/", proto.OpenACLUnsafe}}) {
 		t.Fatalf("create changes %v", r.Changes)
 	}
 	r = h.write(proto.OpDelete, &proto.DeleteRequest{Path: "/w", Version: -1})
-	if !reflect.DeepEqual(r.Changes, []Change{{proto.EventNodeDeleted, "/w"}, {proto.EventNodeChildrenChanged, "/"}}) {
+	if !reflect.DeepEqual(r.Changes, []Change{{proto.EventNodeDeleted, "/w", proto.OpenACLUnsafe}, {proto.EventNodeChildrenChanged, "/", proto.OpenACLUnsafe}}) {
 		t.Fatalf("delete changes %v", r.Changes)
 	}
 }
