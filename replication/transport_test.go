@@ -83,6 +83,7 @@ type tcpCluster struct {
 	dirs      map[uint64]string
 	snapEvery uint64
 	tlsFor    func(id uint64) (server, client *tls.Config)
+	joining   map[uint64]bool // members started empty, to be added by conf change
 	logs      *logBuf
 
 	mu      sync.Mutex
@@ -97,6 +98,7 @@ func newTCPCluster(t *testing.T, n int, tune func(*tcpCluster)) *tcpCluster {
 		dirs:      map[uint64]string{},
 		addrs:     map[uint64]string{},
 		members:   map[uint64]*tcpMember{},
+		joining:   map[uint64]bool{},
 		logs:      &logBuf{},
 	}
 	for id := uint64(1); id <= uint64(n); id++ {
@@ -143,6 +145,7 @@ func (c *tcpCluster) start(id uint64) {
 	_, port, _ := net.SplitHostPort(tr.Addr().String())
 	cfg := testConfig(c.dirs[id])
 	cfg.ID, cfg.Peers, cfg.Transport = id, c.peers, tr
+	cfg.Join = c.joining[id]
 	cfg.TickInterval = 20 * time.Millisecond
 	if c.snapEvery > 0 {
 		cfg.SnapshotEvery = c.snapEvery
@@ -324,6 +327,39 @@ func TestTCPTransportThreeMembers(t *testing.T) {
 		if st := c.member(id).tr.Stats(); st.MessagesReceived == 0 {
 			t.Errorf("member %d received no messages: %+v", id, st)
 		}
+	}
+}
+
+// TestTCPTransportAddMember: a fourth member joins a running ensemble
+// through a conf change. Its address becomes resolvable only when it
+// starts, and it receives from members it has never heard of.
+func TestTCPTransportAddMember(t *testing.T) {
+	checkGoroutines(t)
+	c := newTCPCluster(t, 3, nil)
+	c.replicate(nil, datas("a", 20))
+
+	const newID = 4
+	c.mu.Lock()
+	c.peers = append(c.peers, newID)
+	c.dirs[newID] = t.TempDir()
+	c.joining[newID] = true
+	c.mu.Unlock()
+	c.start(newID)
+
+	cc := &raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(newID)}
+	waitFor(t, clusterWait, "the conf change to be accepted", func() bool {
+		lead := c.member(c.waitLeader(nil))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return lead.node.ProposeConfChange(ctx, cc) == nil
+	})
+	waitFor(t, clusterWait, "four voters", func() bool {
+		lead := c.member(c.waitLeader(nil))
+		return len(lead.node.Status().Config.Voters[0]) == 4
+	})
+	c.replicate(nil, datas("b", 10))
+	if got := c.member(newID).sm.len(); got < 30 {
+		t.Fatalf("new member applied %d entries, want >= 30", got)
 	}
 }
 
