@@ -10,7 +10,7 @@ CRASH_ROUNDS ?= 200
 # Build the Paddock binary the system tests start with -race.
 export PADDOCK_RACE ?= 1
 
-.PHONY: all build vet test unit fuzz-smoke fuzz bench crash diff-long run selfcheck clean
+.PHONY: all build vet test unit fuzz-smoke fuzz bench crash diff-long run selfcheck clean ensemble
 
 all: build
 
@@ -33,7 +33,7 @@ unit:
 # ZooKeeper's, independently of Paddock.
 selfcheck:
 	PADDOCK_TEST_TARGET=apache PADDOCK_DIFF_SELF=1 $(GO) test -count=1 -timeout 10m \
-		./test/differential ./test/kazoo ./test/zkcli
+		./test/differential ./test/kazoo ./test/zkcli ./test/curator ./test/zktop
 
 # Run each fuzz target (found with `go test -list`) for $(FUZZTIME).
 # Go allows only one -fuzz target per invocation.
@@ -61,6 +61,10 @@ diff-long:
 
 run:
 	$(GO) run ./cmd/paddock server
+
+# A 3-member ensemble on loopback (client ports 2181-2183); Ctrl-C stops it.
+ensemble: build
+	PADDOCK=bin/paddock scripts/ensemble.sh
 
 clean:
 	rm -rf bin

@@ -93,6 +93,18 @@
 // back to the older of the two, so that falling back to it still finds every
 // entry after it.
 //
+// # Membership
+//
+// A new data directory is bootstrapped with Config.Peers as voters (raft's
+// Bootstrap) or, when Config.Learners is set, with committed ConfChange
+// entries for voters then learners written by hand (raft's Bootstrap adds
+// voters only). Config.Join skips bootstrapping: the member waits for a
+// leader to add it. Membership changes are ConfChange/ConfChangeV2 entries
+// (ProposeConfChange); a StateMachine implementing ConfChangeFilter sees
+// each one when it commits and may refuse it (raft then applies a change
+// that changes nothing). Membership reports the applied configuration. A
+// leader removed from the group steps down.
+//
 // # Peer transport
 //
 // TCPTransport carries raft messages between members. Wiring: create the
@@ -136,14 +148,14 @@
 //
 //	uint32 length   // of payload; at most 256 MiB on a stream, 4 GiB-1 for a snapshot
 //	uint32 crc      // crc32c (Castagnoli) of type byte followed by payload
-//	uint8  type     // 1 hello, 2 hello reply, 3 raft message, 4 snapshot ack
+//	uint8  type     // 1 hello, 2 hello reply, 3 raft message, 4 snapshot ack, 5 probe reply
 //	[length]byte payload
 //
 // A connection starts with the dialer's hello:
 //
 //	[8]byte magic "PDKPEER\x00"
 //	uint16  protocol version (1)
-//	uint8   kind: 1 stream, 2 snapshot
+//	uint8   kind: 1 stream, 2 snapshot, 3 probe
 //	uint64  sender's raft id
 //	uint64  receiver's raft id, as the sender believes
 //	uint16  n, then [n]byte cluster id
@@ -171,7 +183,10 @@
 // receiver closes the stream if a message's From is not the hello's sender
 // or its To is not itself. A snapshot connection carries exactly one type-3
 // frame holding the MsgSnap, answered by one empty type-4 frame once raft
-// has the message; then it is closed. A newer version of the protocol must
+// has the message; then it is closed. A probe connection carries one
+// type-5 frame from the acceptor (TransportConfig.Probe's answer, used by
+// members deciding whether to bootstrap; see TCPTransport.Probe); then it
+// is closed. A newer version of the protocol must
 // change the version number; version 1 members refuse it, so mixed-version
 // ensembles fail loudly rather than subtly.
 package replication

@@ -52,6 +52,10 @@ type Config struct {
 	// Peers are the initial voters written into a new data directory
 	// (default {ID}). Ignored when Dir already holds a log.
 	Peers []uint64
+	// Learners are the initial non-voting members (ZooKeeper observers)
+	// written into a new data directory next to Peers. Ignored when Dir
+	// already holds a log, and when Join is set.
+	Learners []uint64
 	// Join starts a new data directory with an empty log, waiting for an
 	// existing leader to add this member, instead of bootstrapping Peers.
 	Join bool
@@ -62,7 +66,7 @@ type Config struct {
 	// ElectionTicks and HeartbeatTicks are in ticks (default 10 and 1).
 	ElectionTicks, HeartbeatTicks int
 	// SnapshotEvery is the number of applied entries after which a snapshot
-	// is taken (default 100000). The two newest snapshots are kept.
+	// is taken (default 10000, as etcd). The two newest snapshots are kept.
 	SnapshotEvery uint64
 	// MaxBatchBytes bounds the proposal bytes gathered into one raft batch
 	// and the committed bytes handed out per Ready (default 4 MiB).
@@ -100,7 +104,7 @@ func (c *Config) setDefaults() {
 		c.HeartbeatTicks = 1
 	}
 	if c.SnapshotEvery == 0 {
-		c.SnapshotEvery = 100000
+		c.SnapshotEvery = 10000
 	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = 4 << 20
@@ -174,6 +178,9 @@ type Node struct {
 	done   chan struct{}
 	stopMu sync.Once
 	closed sync.Once
+
+	// memb is a copy of confState for Membership, replaced on changes.
+	memb atomic.Pointer[raftpb.ConfState]
 
 	applied, committed, lead, term atomic.Uint64
 	leader                         atomic.Bool
@@ -277,7 +284,15 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 		"wal_entries", len(rp.entries), "last_index", n.lastIndex, "commit", rp.hardState.GetCommit(),
 		"segments", len(n.wal.segs))
 
-	// 3. Raft.
+	// 3. Raft. A new group with learners writes its initial configuration
+	// into the log before raft reads it (see bootstrapWithLearners).
+	fresh := !haveSnap && rp.hardState == nil && len(rp.entries) == 0
+	if fresh && !cfg.Join && len(cfg.Learners) > 0 {
+		if err := n.bootstrapWithLearners(); err != nil {
+			n.wal.close()
+			return nil, err
+		}
+	}
 	n.rn, err = raft.NewRawNode(&raft.Config{
 		ID:                       cfg.ID,
 		ElectionTick:             cfg.ElectionTicks,
@@ -289,14 +304,14 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 		MaxInflightMsgs:          256,
 		CheckQuorum:              true,
 		PreVote:                  true,
+		StepDownOnRemoval:        true,
 		Logger:                   raftLogger{log.With("component", "raft")},
 	})
 	if err != nil {
 		n.wal.close()
 		return nil, err
 	}
-	fresh := !haveSnap && rp.hardState == nil && len(rp.entries) == 0
-	if fresh && !cfg.Join {
+	if fresh && !cfg.Join && len(cfg.Learners) == 0 {
 		peers := make([]raft.Peer, len(cfg.Peers))
 		for i, id := range cfg.Peers {
 			peers[i] = raft.Peer{ID: id}
@@ -314,6 +329,7 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 		n.wal.close()
 		return nil, err
 	}
+	n.publishConfState()
 	if n.singleVoter() {
 		if err := n.rn.Campaign(); err != nil {
 			n.wal.close()
@@ -524,7 +540,7 @@ func (n *Node) handleReady() error {
 	}
 
 	// 4. Snapshot.
-	if n.applied.Load()-n.snapIndex >= n.cfg.SnapshotEvery {
+	if n.snapshotDue(n.applied.Load() - n.snapIndex) {
 		if err := n.takeSnapshot(); err != nil {
 			return err
 		}
@@ -562,6 +578,7 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 		return fmt.Errorf("replication: restore received snapshot %d: %w", md.GetIndex(), err)
 	}
 	n.confState = proto.Clone(md.GetConfState()).(*raftpb.ConfState)
+	n.publishConfState()
 	n.snapIndex, n.appliedTerm, n.lastIndex = md.GetIndex(), md.GetTerm(), md.GetIndex()
 	n.stats.snapshots.Add(1)
 	n.publishApplied(md.GetIndex())
@@ -595,14 +612,26 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("replication: bad conf change at %d: %w", idx, err)
 			}
+			if !n.admitConfChange(idx, e.GetTerm(), cc.AsV2()) {
+				cc = raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(raft.None)}
+			}
 			n.confState = n.rn.ApplyConfChange(&cc)
+			n.publishConfState()
 			n.log.Debug("replication: applied conf change", "index", idx, "change", raft.DescribeConfChange(&cc), "conf", raft.DescribeConfState(n.confState))
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("replication: bad conf change at %d: %w", idx, err)
 			}
-			n.confState = n.rn.ApplyConfChange(&cc)
+			if !n.admitConfChange(idx, e.GetTerm(), &cc) {
+				// Refused by the state machine (deterministically, on every
+				// member): apply a change that changes nothing, as etcd does.
+				v1 := raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(raft.None)}
+				n.confState = n.rn.ApplyConfChange(&v1)
+			} else {
+				n.confState = n.rn.ApplyConfChange(&cc)
+			}
+			n.publishConfState()
 			n.log.Debug("replication: applied conf change", "index", idx, "change", raft.DescribeConfChange(&cc), "conf", raft.DescribeConfState(n.confState))
 		}
 		n.appliedTerm = e.GetTerm()
@@ -879,6 +908,26 @@ func (n *Node) Close() error {
 		return ferr
 	}
 	return err
+}
+
+// SnapshotSizer is optionally implemented by a StateMachine that knows how
+// big its state is. Taking a snapshot stops apply for a time proportional
+// to the state, so snapshots are spaced at least SnapshotCost() entries
+// apart: the pause per applied entry stays bounded however large the tree
+// grows, and the in-memory log stays proportional to the state.
+type SnapshotSizer interface {
+	SnapshotCost() uint64
+}
+
+// snapshotDue decides whether to snapshot after since entries.
+func (n *Node) snapshotDue(since uint64) bool {
+	if since < n.cfg.SnapshotEvery {
+		return false
+	}
+	if sz, ok := n.sm.(SnapshotSizer); ok {
+		return since >= sz.SnapshotCost()
+	}
+	return true
 }
 
 // raftLogger adapts slog to raft's Logger interface.

@@ -121,6 +121,9 @@ type TransportConfig struct {
 	// Handler receives messages and reports. It may instead be set later
 	// with SetHandler, once the Node exists.
 	Handler Handler
+	// Probe answers a peer's Probe (see TCPTransport.Probe), given the
+	// asking member's id; nil answers an empty status.
+	Probe func(from uint64) []byte
 }
 
 // TransportStats are the transport's counters, for metrics and tests.
@@ -878,6 +881,8 @@ func (t *TCPTransport) serveConn(raw net.Conn) {
 		t.serveStream(conn, raw, h.From)
 	case connSnapshot:
 		t.serveSnapshot(conn, h.From)
+	case connProbe:
+		t.serveProbe(conn, h.From)
 	}
 }
 
@@ -909,7 +914,7 @@ func (t *TCPTransport) serverHello(conn net.Conn, remote string) (hello, bool) {
 		reason = fmt.Sprintf("wrong member: connection from member %d meant for member %d reached member %d", h.From, h.To, t.cfg.ID)
 	case h.From == 0 || h.From == t.cfg.ID:
 		reason = fmt.Sprintf("invalid sender id %d (this member is %d)", h.From, t.cfg.ID)
-	case h.Kind != connStream && h.Kind != connSnapshot:
+	case h.Kind != connStream && h.Kind != connSnapshot && h.Kind != connProbe:
 		reason = fmt.Sprintf("unknown connection kind %d", h.Kind)
 	case t.isBlocked(h.From):
 		reason, quiet = "blocked by fault injection", true

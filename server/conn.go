@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/paddockhq/paddock/internal/digestmd5"
 	"github.com/paddockhq/paddock/proto"
 	"github.com/paddockhq/paddock/statemachine"
 )
@@ -38,7 +39,8 @@ type conn struct {
 	legacy  bool // a 3.3 client: no readOnly byte in the handshake
 
 	authMu sync.Mutex
-	auth   []proto.Id // authenticated ids, starting with ip:<peer>
+	auth   []proto.Id        // authenticated ids, starting with ip:<peer>
+	sasl   *digestmd5.Server // the SASL exchange, once begun (security.go)
 
 	// outMu guards the outgoing side. order holds the requests whose
 	// replies are not yet queued, in request order; out holds frames ready
@@ -78,6 +80,7 @@ type request struct {
 	completed  bool
 	frame      []byte
 	closeAfter bool
+	counted    bool // counted in the global outstanding throttle (ops.go)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -134,6 +137,16 @@ func (c *conn) close() {
 		c.nc.Close()
 		c.s.watches.RemoveWatcher(c)
 		c.s.removeConn(c)
+		c.s.ops.release(c)
+		// Requests that will never be answered leave the throttle.
+		c.outMu.Lock()
+		for _, r := range c.order {
+			if r != nil && r.counted {
+				r.counted = false
+				c.s.ops.throttle.done()
+			}
+		}
+		c.outMu.Unlock()
 	})
 }
 
@@ -161,6 +174,10 @@ func (c *conn) signal() {
 func (c *conn) enqueue(r *request) {
 	c.outMu.Lock()
 	c.order = append(c.order, r)
+	if !c.isClosed.Load() {
+		r.counted = true
+		c.s.ops.throttle.add()
+	}
 	c.outMu.Unlock()
 }
 
@@ -169,6 +186,10 @@ func (c *conn) enqueue(r *request) {
 func (c *conn) complete(r *request, frame []byte, closeAfter bool) {
 	c.outMu.Lock()
 	r.frame, r.closeAfter, r.completed = frame, closeAfter, true
+	if r.counted {
+		r.counted = false
+		c.s.ops.throttle.done()
+	}
 	for len(c.order) > 0 && c.order[0].completed {
 		h := c.order[0]
 		c.order[0] = nil
@@ -179,6 +200,7 @@ func (c *conn) complete(r *request, frame []byte, closeAfter bool) {
 		}
 		c.stats.replied(h.start)
 		c.s.stats.replied(h.start)
+		c.s.ops.observe(h.op, h.start)
 	}
 	c.outMu.Unlock()
 	close(r.done)
@@ -273,14 +295,25 @@ func (c *conn) serve() {
 		}
 		c.close()
 	}()
+	if !c.tlsHandshake() {
+		c.close()
+		return
+	}
 	go c.writeLoop()
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 
 	// The first 4 bytes of a new connection may be a four-letter word
 	// (NIOServerCnxn.checkFourLetterWord).
-	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.MaxSessionTimeout))
+	handshakeTimeout := c.s.cfg.HandshakeTimeout
+	if handshakeTimeout <= 0 {
+		handshakeTimeout = DefaultHandshakeTimeout
+	}
+	c.nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	first := make([]byte, 4)
 	if _, err := io.ReadFull(r, first); err != nil {
+		if isTimeout(err) {
+			c.log.Info("closing connection: no handshake within the handshake timeout", "timeout", handshakeTimeout)
+		}
 		c.close()
 		return
 	}
@@ -290,17 +323,29 @@ func (c *conn) serve() {
 	}
 	frame, err := c.readFrame(r, first)
 	if err != nil {
+		if isTimeout(err) {
+			c.log.Info("closing connection: no handshake within the handshake timeout", "timeout", handshakeTimeout)
+		}
 		c.close()
 		return
 	}
 	if !c.handshake(frame) {
 		return
 	}
-	c.nc.SetReadDeadline(time.Time{})
 	for {
+		// Backpressure: at globalOutstandingLimit, stop reading (ops.go).
+		if !c.s.ops.throttle.wait(c.closed) {
+			return
+		}
+		// A client silent for its whole session timeout is gone (or
+		// half-open): ZooKeeper expires such a connection.
+		idle := time.Duration(c.timeout.Load()) * time.Millisecond
+		c.nc.SetReadDeadline(time.Now().Add(idle))
 		frame, err := c.readFrame(r, nil)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !c.isClosed.Load() && !errors.Is(err, net.ErrClosed) {
+			if isTimeout(err) && !c.isClosed.Load() {
+				c.log.Info("closing connection: nothing received within the session timeout", "timeout", idle)
+			} else if !errors.Is(err, io.EOF) && !c.isClosed.Load() && !errors.Is(err, net.ErrClosed) {
 				c.log.Debug("closing connection", "err", err)
 			}
 			c.close()
@@ -398,6 +443,10 @@ func (c *conn) createSession(timeout int32) bool {
 // client turns that into SessionExpired.
 func (c *conn) reopenSession(id int64, passwd []byte, timeout int32) bool {
 	s := c.s
+	if !s.catchUpWithLeader(c) {
+		c.close()
+		return false
+	}
 	s.mu.RLock()
 	info, ok := s.state.Session(id)
 	s.mu.RUnlock()
@@ -530,14 +579,19 @@ func (c *conn) handle(frame []byte) bool {
 	if op == proto.OpAuth {
 		return c.handleAuth(h.Xid, body)
 	}
+	if op == proto.OpSasl {
+		return c.handleSasl(h.Xid, body)
+	}
+	if !c.enforceAuth(h.Xid, op) {
+		return false
+	}
 	if rec := newWriteRecord(op); rec != nil || op == proto.OpCloseSession {
 		return c.handleWrite(h.Xid, op, rec, body)
 	}
 	rec, ok := newReadRecord(op)
 	if !ok {
 		// ZooKeeper answers an unknown type with UNIMPLEMENTED and closes
-		// the connection (UnimplementedRequestProcessor); SASL is not
-		// supported either.
+		// the connection (UnimplementedRequestProcessor).
 		c.log.Warn("unsupported request type, closing connection", "type", int32(op))
 		r := c.newRequest(h.Xid, op)
 		c.enqueue(r)
@@ -624,6 +678,9 @@ func (c *conn) handleAuth(xid int32, body []byte) bool {
 // handleWrite turns a write into a log entry and proposes it.
 func (c *conn) handleWrite(xid int32, op proto.OpCode, rec proto.Record, body []byte) bool {
 	s := c.s
+	if handled, ok := c.ensembleWrite(xid, op, body); handled {
+		return ok
+	}
 	var data []byte
 	r := c.newRequest(xid, op)
 	if rec != nil {
@@ -809,8 +866,9 @@ func (c *conn) setWatches(zxid, rel int64, data, exist, child, persistent, recur
 }
 
 // clientInfos is AuthUtil.getClientInfos: scheme plus user name, where a
-// digest user is the part before the colon, an ip user is the address,
-// and schemes without a provider (super) have an empty user.
+// digest user is the part before the colon, an ip, x509 or sasl user is
+// the id itself, and schemes without a provider (super) have an empty
+// user.
 func clientInfos(ids []proto.Id) []proto.ClientInfo {
 	out := make([]proto.ClientInfo, 0, len(ids))
 	for _, id := range ids {
@@ -818,10 +876,16 @@ func clientInfos(ids []proto.Id) []proto.ClientInfo {
 		switch id.Scheme {
 		case "digest":
 			user, _, _ = strings.Cut(id.Id, ":")
-		case "ip":
+		case "ip", "x509", "sasl":
 			user = id.Id
 		}
 		out = append(out, proto.ClientInfo{AuthScheme: id.Scheme, User: user})
 	}
 	return out
+}
+
+// isTimeout reports a read deadline expiry.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -23,7 +23,7 @@ import (
 var fourLetterWords = map[string]string{
 	"ruok": "ruok", "srvr": "srvr", "stat": "stat", "mntr": "mntr", "conf": "conf",
 	"cons": "cons", "envi": "envi", "wchs": "wchs", "wchc": "wchc", "wchp": "wchp",
-	"dirs": "dirs", "isro": "isro", "crst": "crst", "srst": "srst",
+	"dirs": "dirs", "isro": "isro", "crst": "crst", "srst": "srst", "dump": "dump",
 }
 
 // fourLetter runs a command and closes the connection once the answer is
@@ -67,6 +67,8 @@ func (s *Server) runFourLetter(cmd string) string {
 		b.WriteString("\n")
 	case "envi":
 		s.writeEnv(&b)
+	case "dump":
+		s.writeDump(&b)
 	case "wchs":
 		ws := s.watches.Summary()
 		fmt.Fprintf(&b, "%d connections watching %d paths\nTotal watches:%d\n", ws.Connections, ws.Paths, ws.Watches)
@@ -150,44 +152,19 @@ func (s *Server) writeServerStats(b *strings.Builder, clients bool) {
 	fmt.Fprintf(b, "Node count: %d\n", nodes)
 }
 
+// outstanding is the number of requests read but not yet answered
+// (ServerStats.getOutstandingRequests).
 func (s *Server) outstanding() int {
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	return len(s.pending)
+	return int(s.ops.throttle.outstanding())
 }
 
-// writeMonitor writes mntr: the keys of ZooKeeper's MonitorCommand that
-// have a meaning here, tab-separated.
+// writeMonitor writes mntr: ZooKeeper's MonitorCommand keys that have a
+// meaning here, tab-separated, from the same figures as the admin server's
+// monitor command and /metrics (ops.go).
 func (s *Server) writeMonitor(b *strings.Builder) {
-	min, avg, max := s.stats.latency()
-	s.mu.RLock()
-	st := s.state.Stats()
-	s.mu.RUnlock()
-	openFDs, maxFDs := fdCounts()
-	kv := func(k string, v any) { fmt.Fprintf(b, "zk_%s\t%v\n", k, v) }
-	kv("version", versionString())
-	kv("server_state", s.Mode())
-	kv("ephemerals_count", st.EphemeralCount)
-	kv("num_alive_connections", len(s.connList()))
-	kv("avg_latency", javaDouble(avg))
-	kv("outstanding_requests", s.outstanding())
-	kv("znode_count", st.NodeCount)
-	kv("global_sessions", st.Sessions)
-	kv("non_mtls_remote_conn_count", 0)
-	kv("packets_sent", s.stats.sent.Load())
-	kv("packets_received", s.stats.received.Load())
-	kv("connection_drop_probability", "0.0")
-	kv("watch_count", s.watches.Count())
-	kv("auth_failed_count", s.stats.authFailed.Load())
-	kv("min_latency", min)
-	kv("max_latency", max)
-	kv("max_file_descriptor_count", maxFDs)
-	kv("open_file_descriptor_count", openFDs)
-	kv("approximate_data_size", st.ApproxDataSize)
-	kv("local_sessions", 0)
-	kv("uptime", time.Since(s.started).Milliseconds())
-	kv("outstanding_tls_handshake", 0)
-	kv("non_mtls_local_conn_count", 0)
+	for _, m := range s.monitor() {
+		fmt.Fprintf(b, "zk_%s\t%s\n", m.name, formatMonitorValue(m.value))
+	}
 }
 
 func (s *Server) writeConf(b *strings.Builder) {
@@ -200,10 +177,14 @@ func (s *Server) writeConf(b *strings.Builder) {
 	b.WriteString("secureClientPort=-1\n")
 	fmt.Fprintf(b, "dataDir=%s\n", abs)
 	fmt.Fprintf(b, "dataDirSize=%d\n", dirSize(filepath.Join(s.cfg.DataDir, "snap")))
-	fmt.Fprintf(b, "dataLogDir=%s\n", abs)
+	logAbs := abs
+	if s.cfg.DataLogDir != "" {
+		logAbs, _ = filepath.Abs(s.cfg.DataLogDir)
+	}
+	fmt.Fprintf(b, "dataLogDir=%s\n", logAbs)
 	fmt.Fprintf(b, "dataLogSize=%d\n", dirSize(filepath.Join(s.cfg.DataDir, "wal")))
 	fmt.Fprintf(b, "tickTime=%d\n", s.cfg.TickTime.Milliseconds())
-	b.WriteString("maxClientCnxns=0\n")
+	fmt.Fprintf(b, "maxClientCnxns=%d\n", s.cfg.MaxClientCnxns)
 	fmt.Fprintf(b, "minSessionTimeout=%d\n", s.cfg.MinSessionTimeout.Milliseconds())
 	fmt.Fprintf(b, "maxSessionTimeout=%d\n", s.cfg.MaxSessionTimeout.Milliseconds())
 	b.WriteString("clientPortListenBacklog=-1\n")

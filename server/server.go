@@ -89,6 +89,15 @@ type Config struct {
 	ContainerMaxPerMinute int
 	// Logger receives the server's logs; default slog.Default().
 	Logger *slog.Logger
+	// SecurityConfig holds TLS, x509, SASL and auth enforcement
+	// (security.go, docs/SECURITY.md).
+	SecurityConfig
+	// EnsembleConfig makes this server a member of a replicated ensemble
+	// (ensemble.go); its zero value is a standalone server.
+	EnsembleConfig
+	// OpsConfig holds the admin server, connection limits and quota
+	// enforcement (ops.go, admin.go).
+	OpsConfig
 }
 
 func (c *Config) setDefaults() {
@@ -147,6 +156,9 @@ type Server struct {
 	watches *WatchManager
 	tracker *sessionTracker
 	ln      net.Listener
+	sec     *security // TLS listener, SASL users, auth enforcement
+	ens     *ensemble // peers, membership, identity (ensemble.go)
+	ops     *ops      // limits, throttle, metrics, admin server (ops.go)
 
 	// pending maps the Seq of an entry this server proposed to the request
 	// waiting for it.
@@ -182,7 +194,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		started:   time.Now(),
-		state:     statemachine.New(statemachine.Options{ExtendedTypes: cfg.ExtendedTypes}),
+		state:     statemachine.New(statemachine.Options{ExtendedTypes: cfg.ExtendedTypes, ReconfigEnabled: cfg.ReconfigEnabled, EnforceQuota: cfg.EnforceQuota, SkipACL: cfg.SkipACL}),
 		watches:   NewWatchManager(),
 		tracker:   newSessionTracker(),
 		pending:   map[uint64]*request{},
@@ -192,21 +204,19 @@ func New(cfg Config) (*Server, error) {
 		cancel:    cancel,
 	}
 	s.stats.reset()
+	s.ops = newOps(s)
 	// Entry sequence numbers must not repeat across restarts, or a replayed
 	// entry could be mistaken for a new request: start from the clock.
 	s.seq.Store(uint64(time.Now().UnixNano()))
 	s.nextSession.Store(initialSessionID(cfg.ServerID, time.Now().UnixMilli()))
 
-	node, err := replication.Open(replication.Config{
-		ID:            cfg.ServerID,
-		Peers:         []uint64{cfg.ServerID},
-		Dir:           cfg.DataDir,
-		SnapshotEvery: cfg.SnapshotEvery,
-		Logger:        cfg.Logger,
-	}, fsm{s})
+	// openNode (ensemble.go) checks the data directory's identity stamp
+	// and opens a one-voter group, or an ensemble member with its peer
+	// transport.
+	node, err := s.openNode()
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("server: open %s: %w", cfg.DataDir, err)
+		return nil, err
 	}
 	s.node = node
 
@@ -226,11 +236,23 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: listen: %w", err)
 	}
 	s.ln = ln
+	if s.sec, err = s.startSecurity(); err != nil {
+		ln.Close()
+		node.Close()
+		cancel()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	// The session tracker and container GC run from here, not from Serve,
 	// so Close can always wait for them.
+	if err := s.startAdmin(); err != nil {
+		// As ZooKeeper does, a server whose admin port is taken still
+		// serves clients; the operator is told plainly.
+		s.log.Error("admin server not started", "addr", cfg.AdminAddr, "err", err)
+	}
 	s.wg.Add(2)
 	go s.expiryLoop()
 	go s.gcLoop()
+	s.startEnsemble()
 	return s, nil
 }
 
@@ -261,7 +283,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Mode is the role reported by srvr/mntr: "standalone" for a one-voter
 // group, else leader or follower.
 func (s *Server) Mode() string {
-	return "standalone"
+	return s.mode()
 }
 
 // Serve accepts clients until ctx is cancelled or Close is called (the
@@ -278,9 +300,16 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.Close()
 		}
 	}()
+	s.serveSecure()
+	return s.acceptLoop(s.ln)
+}
+
+// acceptLoop accepts clients on ln (the client port or the secure one)
+// until the server closes.
+func (s *Server) acceptLoop(ln net.Listener) error {
 	var tempDelay time.Duration
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return nil
@@ -299,6 +328,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 		tempDelay = 0
+		if !s.ops.admit(nc) {
+			nc.Close()
+			continue
+		}
 		c := newConn(s, nc)
 		s.cmu.Lock()
 		if s.ctx.Err() != nil {
@@ -319,6 +352,8 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
 		s.ln.Close()
+		s.closeSecurity()
+		s.closeAdmin()
 		s.cmu.Lock()
 		conns := make([]*conn, 0, len(s.conns))
 		for c := range s.conns {
@@ -330,6 +365,7 @@ func (s *Server) Close() error {
 		}
 		s.wg.Wait()
 		s.closeErr = s.node.Close()
+		s.closeEnsemble()
 	})
 	return s.closeErr
 }
@@ -349,14 +385,28 @@ func (f fsm) Apply(index, term uint64, data []byte) {
 func (f fsm) Snapshot(w io.Writer) error {
 	f.s.mu.RLock()
 	defer f.s.mu.RUnlock()
+	f.s.ops.snapshotTaken(f.s.state.LastZxid())
 	return f.s.state.Snapshot(w)
 }
 
 // Restore replaces the state (a snapshot from disk or from the leader).
+// SnapshotCost spaces snapshots at least half a tree apart (see
+// replication.SnapshotSizer): serialising N nodes pauses apply for O(N), so
+// this keeps that pause below a constant per applied entry.
+func (f fsm) SnapshotCost() uint64 {
+	f.s.mu.RLock()
+	defer f.s.mu.RUnlock()
+	return uint64(f.s.state.NodeCount() / 2)
+}
+
 func (f fsm) Restore(r io.Reader) error {
 	f.s.mu.Lock()
 	defer f.s.mu.Unlock()
-	return f.s.state.Restore(r)
+	if err := f.s.state.Restore(r); err != nil {
+		return err
+	}
+	f.s.afterRestore()
+	return nil
 }
 
 func (s *Server) apply(index uint64, data []byte) {
@@ -365,12 +415,20 @@ func (s *Server) apply(index uint64, data []byte) {
 		s.log.Error("skipping undecodable log entry", "index", index, "err", err)
 		return
 	}
+	s.applyEntry(index, e)
+}
+
+// applyEntry applies one decoded entry (a normal entry, or the context of
+// a membership change) and answers the request waiting for it here.
+func (s *Server) applyEntry(index uint64, e *statemachine.Entry) statemachine.Result {
 	var req *request
 	if e.Origin == s.cfg.ServerID && e.Seq != 0 {
 		req = s.takePending(e.Seq)
 	}
 	s.mu.Lock()
 	res := s.state.Apply(int64(index), e)
+	s.ops.warn(res.Warnings)
+	s.applyEnsembleEntry(e, &res)
 	for _, ch := range res.Changes {
 		s.fire(ch, res.Zxid)
 	}
@@ -398,6 +456,7 @@ func (s *Server) apply(index uint64, data []byte) {
 			c.close()
 		}
 	}
+	return res
 }
 
 // fire queues the notifications for one change. Called with mu held.
@@ -530,12 +589,21 @@ func (s *Server) expiryLoop() {
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	wasLeader := false
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
 			if !s.node.IsLeader() {
+				wasLeader = false
+				continue
+			}
+			if !wasLeader {
+				// A new leader does not know when sessions were last
+				// heard from: every session starts a full timeout now.
+				wasLeader = true
+				s.tracker.refreshAll()
 				continue
 			}
 			for _, id := range s.tracker.expired(now) {

@@ -34,6 +34,9 @@ type Result struct {
 	Changes []Change
 	// ClosedSession is the id of a session this entry ended, or 0.
 	ClosedSession int64
+	// Warnings are messages for the server's log, such as exceeded quota
+	// limits. They do not affect the outcome.
+	Warnings []string
 }
 
 // txn collects the effects of one entry so a failed multi can be undone.
@@ -43,6 +46,7 @@ type txn struct {
 	changes  []Change
 	undo     []func()
 	onCommit []func()
+	warnings []string
 }
 
 // Apply applies one committed entry at the given zxid and returns its
@@ -54,7 +58,17 @@ func (s *State) Apply(zxid int64, e *Entry) Result {
 		s.lastZxid = zxid
 	}
 	t := &txn{zxid: zxid, e: e}
+	res := s.apply(t, e)
+	res.Warnings = t.warnings
+	return res
+}
+
+func (s *State) apply(t *txn, e *Entry) Result {
+	zxid := t.zxid
 	res := Result{Zxid: zxid}
+	if s.applyEnsemble(t, &res) {
+		return res
+	}
 	switch e.Op {
 	case proto.OpCreateSession:
 		res.Err = s.createSession(e)
@@ -254,6 +268,9 @@ func (s *State) create(t *txn, op proto.OpCode, path string, data []byte, acl []
 	if proto.IsEphemeralOwner(parent.stat.EphemeralOwner) {
 		return nil, proto.ErrNoChildrenForEphemerals
 	}
+	if code := s.checkQuota(t, path, int64(len(data)), 1); code != proto.ErrOK {
+		return nil, code
+	}
 
 	// The node's kind comes from the opcode for containers and from the
 	// flags otherwise, as the txn ZooKeeper logs for each op does.
@@ -306,6 +323,7 @@ func (s *State) insertNode(t *txn, path, parentPath string, parent *node, n *nod
 		s.acls.release(n.acl)
 		parent.stat.Cversion, parent.stat.Pzxid = oldCversion, oldPzxid
 	})
+	s.quotaCreated(t, path, parentPath, n)
 }
 
 // index adds or removes a node from the container, TTL and ephemeral sets.
@@ -388,6 +406,9 @@ func (s *State) deleteNode(t *txn, path string) {
 		parent.stat.Pzxid = oldPzxid
 	})
 	t.commitHooks(func() { s.acls.release(n.acl) })
+	if prefix := s.quotaPrefix(path); prefix != "" {
+		s.updateQuotaStat(t, prefix, -int64(len(n.data)), -1)
+	}
 }
 
 // commitHooks defers work that must wait until the txn cannot be undone.
@@ -404,6 +425,9 @@ func (s *State) setData(t *txn, r *proto.SetDataRequest) (proto.Record, proto.Er
 	if code := s.checkACL(n.acl.acl, proto.PermWrite, t.e.Auth); code != proto.ErrOK {
 		return nil, code
 	}
+	if code := s.checkQuota(t, r.Path, int64(len(r.Data)-len(n.data)), 0); code != proto.ErrOK {
+		return nil, code
+	}
 	if r.Version != -1 && r.Version != n.stat.Version {
 		return nil, proto.ErrBadVersion
 	}
@@ -418,6 +442,9 @@ func (s *State) setData(t *txn, r *proto.SetDataRequest) (proto.Record, proto.Er
 		s.dataSize -= int64(len(r.Data) - len(old))
 		n.data, n.stat = old, oldStat
 	})
+	if prefix := s.quotaPrefix(r.Path); prefix != "" {
+		s.updateQuotaStat(t, prefix, int64(len(r.Data)-len(old)), 0)
+	}
 	return &proto.SetDataResponse{Stat: n.wireStat()}, proto.ErrOK
 }
 

@@ -32,6 +32,10 @@ type Options struct {
 	// ReconfigEnabled mirrors reconfigEnabled; when false reconfig answers
 	// ReconfigDisabled.
 	ReconfigEnabled bool
+	// EnforceQuota refuses creates and setData that would exceed a quota's
+	// hard limit with QuotaExceeded (zookeeper.enforceQuota). Exceeded
+	// limits are reported in Result.Warnings either way.
+	EnforceQuota bool
 }
 
 // node is one znode. Its path is its key in State.nodes.
@@ -209,6 +213,10 @@ type Stats struct {
 	ApproxDataSize int64
 	Sessions       int
 }
+
+// NodeCount returns the number of znodes (without Stats' double-counted
+// root), cheaply.
+func (s *State) NodeCount() int { return len(s.nodes) }
 
 // Stats returns the current figures.
 func (s *State) Stats() Stats {

@@ -371,6 +371,7 @@ type side struct {
 	t        testing.TB
 	name     string
 	addr     string
+	members  []string // ensemble mode: session slot i talks only to members[i%len]
 	sessions [numSessions]*session
 	gens     [numSessions]int
 	owners   map[int64]string // session id -> label
@@ -378,8 +379,14 @@ type side struct {
 	zxLabel  map[int64]int
 }
 
+// newSide makes one side; addr is one server, or for an ensemble the
+// members' addresses joined by commas (see ensemble_test.go).
 func newSide(t testing.TB, name, addr string) *side {
-	return &side{t: t, name: name, addr: addr, owners: map[int64]string{}, zxLabel: map[int64]int{}}
+	sd := &side{t: t, name: name, addr: addr, owners: map[int64]string{}, zxLabel: map[int64]int{}}
+	if members := strings.Split(addr, ","); len(members) > 1 {
+		sd.members = members
+	}
+	return sd
 }
 
 type quietLogger struct{}
@@ -389,7 +396,11 @@ func (quietLogger) Printf(string, ...any) {}
 func (sd *side) open(slot int) error {
 	sd.gens[slot]++
 	s := &session{label: fmt.Sprintf("s%d#%d", slot, sd.gens[slot])}
-	conn, evc, err := zk.Connect([]string{sd.addr}, 10*time.Second,
+	target := []string{sd.addr}
+	if sd.members != nil {
+		target = []string{sd.members[slot%len(sd.members)]}
+	}
+	conn, evc, err := zk.Connect(target, 10*time.Second,
 		zk.WithLogger(quietLogger{}), zk.WithEventCallback(s.record))
 	if err != nil {
 		return err
@@ -494,6 +505,12 @@ func (sd *side) do(o op) result {
 	var r result
 	c := sd.sessions[o.sess].conn
 	var b strings.Builder
+	if sd.members != nil && o.kind != opReconnect {
+		// Sessions sit on different members: reads are only
+		// sequentially consistent, so bring this session's member up
+		// to date with the other sessions' writes first.
+		c.Sync("/")
+	}
 	switch o.kind {
 	case opCreate:
 		var p string
@@ -635,6 +652,9 @@ func (sd *side) do(o op) result {
 func (sd *side) drainEvents(unordered bool) string {
 	var b strings.Builder
 	for _, s := range sd.sessions {
+		if sd.members != nil {
+			s.conn.Sync("/") // the member has applied every earlier write
+		}
 		if _, _, err := s.conn.Exists("/"); err != nil {
 			fmt.Fprintf(&b, "\n    %s round trip: %v", s.label[:2], err)
 		}
