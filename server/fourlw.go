@@ -38,7 +38,7 @@ func (c *conn) fourLetter(cmd string) {
 	if !s.whitelisted(cmd) {
 		out = cmd + " is not executed because it is not in the whitelist.\n"
 	} else {
-		out = s.runFourLetter(cmd)
+		out = s.runFourLetterFrom(cmd, c.remote)
 	}
 	// Written directly (nothing else is queued on a 4lw connection), so
 	// it does not count as a sent packet.
@@ -47,22 +47,27 @@ func (c *conn) fourLetter(cmd string) {
 	c.close()
 }
 
-func (s *Server) runFourLetter(cmd string) string {
+func (s *Server) runFourLetter(cmd string) string { return s.runFourLetterFrom(cmd, "") }
+
+// runFourLetterFrom runs a command asked for over the connection from
+// self (empty when not asked over the wire). ZooKeeper counts and lists the
+// asking connection itself in srvr/stat, so tools see it there too.
+func (s *Server) runFourLetterFrom(cmd, self string) string {
 	var b strings.Builder
 	switch cmd {
 	case "ruok":
 		b.WriteString("imok")
 	case "srvr":
-		s.writeServerStats(&b, false)
+		s.writeServerStats(&b, false, self)
 	case "stat":
-		s.writeServerStats(&b, true)
+		s.writeServerStats(&b, true, self)
 	case "mntr":
 		s.writeMonitor(&b)
 	case "conf":
 		s.writeConf(&b)
 	case "cons":
 		for _, c := range s.connList() {
-			c.writeInfo(&b)
+			c.writeInfo(&b, false)
 		}
 		b.WriteString("\n")
 	case "envi":
@@ -128,12 +133,21 @@ func buildDate() string {
 
 // writeServerStats writes srvr (and stat, which adds the client list) in
 // ZooKeeper's format; tools grep "Mode:" and "Zxid:".
-func (s *Server) writeServerStats(b *strings.Builder, clients bool) {
+func (s *Server) writeServerStats(b *strings.Builder, clients bool, self string) {
 	fmt.Fprintf(b, "Zookeeper version: %s\n", versionString())
+	conns := len(s.connList())
+	if self != "" {
+		conns++
+	}
 	if clients {
+		// stat lists clients in the brief form (dumpConnectionInfo with
+		// brief=true), the asking connection included.
 		b.WriteString("Clients:\n")
 		for _, c := range s.connList() {
-			c.writeInfo(b)
+			c.writeInfo(b, true)
+		}
+		if self != "" {
+			fmt.Fprintf(b, " /%s[0](queued=0,recved=1,sent=0)\n", self)
 		}
 		b.WriteString("\n")
 	}
@@ -141,7 +155,7 @@ func (s *Server) writeServerStats(b *strings.Builder, clients bool) {
 	fmt.Fprintf(b, "Latency min/avg/max: %d/%s/%d\n", min, javaDouble(avg), max)
 	fmt.Fprintf(b, "Received: %d\n", s.stats.received.Load())
 	fmt.Fprintf(b, "Sent: %d\n", s.stats.sent.Load())
-	fmt.Fprintf(b, "Connections: %d\n", len(s.connList()))
+	fmt.Fprintf(b, "Connections: %d\n", conns)
 	fmt.Fprintf(b, "Outstanding: %d\n", s.outstanding())
 	s.mu.RLock()
 	zxid := s.state.LastZxid()
@@ -210,13 +224,13 @@ func (s *Server) writeEnv(b *strings.Builder) {
 }
 
 // writeInfo writes one cons line, in NIOServerCnxn.dumpConnectionInfo's
-// format.
-func (c *conn) writeInfo(b *strings.Builder) {
+// format; brief leaves out the session details, as stat does.
+func (c *conn) writeInfo(b *strings.Builder, brief bool) {
 	c.outMu.Lock()
 	queued := len(c.order)
 	c.outMu.Unlock()
 	fmt.Fprintf(b, " /%s[1](queued=%d,recved=%d,sent=%d", c.remote, queued, c.stats.received.Load(), c.stats.sent.Load())
-	if sid := c.sessionID(); sid != 0 {
+	if sid := c.sessionID(); sid != 0 && !brief {
 		min, avg, max := c.stats.latency()
 		fmt.Fprintf(b, ",sid=0x%x,lop=%s,est=%d,to=%d,lcxid=0x%x,lzxid=0x%x,lresp=%d,llat=%d,minlat=%d,avglat=%d,maxlat=%d",
 			uint64(sid), opAbbrev(proto.OpCode(c.stats.lastOp.Load())), c.established.UnixMilli(), c.timeout.Load(),
@@ -351,7 +365,10 @@ func (l *latencyStats) get() (min int64, avg float64, max int64) {
 	if l.count == 0 {
 		return 0, 0, 0
 	}
-	return l.min, float64(l.total) / float64(l.count), l.max
+	// ZooKeeper rounds the average to 4 decimals, half up
+	// (ServerStats.getAvgLatency); tools such as zktop parse that form.
+	avg = math.Floor(float64(l.total)/float64(l.count)*1e4+0.5) / 1e4
+	return l.min, avg, l.max
 }
 
 func (l *latencyStats) reset() {
