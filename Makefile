@@ -68,3 +68,31 @@ ensemble: build
 
 clean:
 	rm -rf bin
+
+# Kubernetes control-plane tools for tests (kube-apiserver, -controller-manager,
+# -scheduler, etcd, kubectl): hack/k8s, a separate Go module. Cached by content
+# key under ~/.cache/paddock/k8s; a cold build takes 10-25 min (hack/k8s/README.md).
+.PHONY: k8s-tools
+k8s-tools:
+	hack/k8s/build.sh
+
+# Randomized fault schedules on 3- and 5-member ensembles (test/ensemble,
+# internal/faults): kill -9, SIGSTOP, partitions, restarts, with porcupine-
+# checked workloads. `make test` runs 4 schedules; this runs thousands and
+# appends one JSON line per schedule to $(FAULTS_SUMMARY). A failure prints
+# its seed and the command that reproduces it. Servers are built without
+# -race here (FAULTS_RACE=1 to keep it) so more schedules fit in the time.
+FAULTS_SCHEDULES ?= 1000
+FAULTS_SEED      ?= 1
+FAULTS_RACE      ?= 0
+FAULTS_SUMMARY   ?= faults-summary.jsonl
+FAULTS_FLAGS     ?=
+.PHONY: faults faults-measure
+faults:
+	PADDOCK_RACE=$(FAULTS_RACE) $(GO) test -count=1 -v -timeout 0 ./test/ensemble -run 'Schedule' \
+		-ens.seed=$(FAULTS_SEED) -ens.schedules=$(FAULTS_SCHEDULES) -ens.summary=$(CURDIR)/$(FAULTS_SUMMARY) $(FAULTS_FLAGS)
+
+# Leader fail-over (Paddock and Apache ZooKeeper, 3 members each) and
+# catch-up after 100k writes, for docs/PERFORMANCE.md (RESULT lines).
+faults-measure:
+	PADDOCK_RACE=0 $(GO) test -count=1 -v -timeout 30m ./test/ensemble -run 'Failover|CatchUp' -ens.measure

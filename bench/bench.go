@@ -1,10 +1,33 @@
 // Package bench is a load generator for ZooKeeper-protocol servers: N
-// clients, each with its own session, run one workload (create, set, get,
-// exists, mixed, ...) for a duration or an operation count, and the latency
-// of every operation is recorded. It drives Paddock and Apache ZooKeeper
-// alike through an independent client library (go-zookeeper), so the two
-// are measured the same way; `paddock bench` and the performance scripts
-// are built on it.
+// clients, each with its own session, run one workload for a duration or
+// an operation count, and the latency of every operation is recorded. It
+// drives Paddock and Apache ZooKeeper alike through an independent client
+// library (go-zookeeper), so the two are measured the same way; `paddock
+// bench` and scripts/bench-compare are built on it.
+//
+// The workloads follow ZooKeeper's own smoke tests (create/set/get/delete
+// of small nodes by synchronous clients) and ClickHouse's keeper-bench
+// (create, set, get, list of wide nodes, multi, mixed ratios):
+//
+//	create   each op creates a new persistent node under Root
+//	set      setData (version -1) on a random node of the key space
+//	get      getData of a random node of the key space
+//	exists   exists of a random node of the key space
+//	delete   deletes the pre-created key space, each client its own share;
+//	         a client stops when its share is gone
+//	mixed    get with probability ReadRatio, otherwise set
+//	multi    one multi transaction of MultiOps creates per op
+//	list     getChildren of one node with Children children
+//	watch    watch storm: every client sets a data watch on one node, one
+//	         setData fires them all; one op is one round, its latency the
+//	         time from the setData until the last watcher got its event
+//	connect  connect storm: every client opens a session at once; one op is
+//	         one round, its latency the time until the last session is
+//	         established (the sessions are closed between rounds)
+//
+// Every client issues one request at a time and waits for its reply, as
+// ZooKeeper's smoke tests and keeper-bench do, so throughput scales with
+// the number of clients until the server saturates.
 package bench
 
 import (
@@ -13,8 +36,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
+	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,41 +48,87 @@ import (
 	"github.com/go-zookeeper/zk"
 )
 
+// Workloads lists the workload names Run accepts, in documentation order.
+var Workloads = []string{"create", "set", "get", "exists", "delete", "mixed", "multi", "list", "watch", "connect"}
+
 // Config describes one run.
 type Config struct {
-	// Servers is the connection list, host:port each.
+	// Servers is the connection list, host:port each. Every session picks
+	// its own server from the list (go-zookeeper shuffles it), so clients
+	// spread over the members of an ensemble.
 	Servers []string
-	// Workload is create, set, get, exists, delete or mixed.
+	// Workload is one of [Workloads].
 	Workload string
-	// Clients is the number of concurrent clients, each its own session.
+	// Clients is the number of concurrent clients, each its own session
+	// (for watch: the number of watchers; for connect: sessions per round).
 	Clients int
-	// Duration bounds the run; Ops, if > 0, bounds the number of operations
-	// per client instead.
+	// Duration bounds the run. Ops, if > 0, bounds the total number of
+	// operations over all clients instead (rounds for watch and connect).
 	Duration time.Duration
 	Ops      int
 	// ValueSize is the data size of created and written nodes.
 	ValueSize int
-	// Keys is how many nodes get/set/exists work over (pre-created).
+	// Keys is how many nodes set/get/exists/mixed/delete work over
+	// (pre-created before the clock starts).
 	Keys int
-	// ReadRatio is the share of reads in the mixed workload (0..1).
+	// ReadRatio is the share of reads in the mixed workload, in (0,1]; 0
+	// means 0.9. (For pure writes use the set workload.)
 	ReadRatio float64
+	// MultiOps is the number of creates per multi transaction (default 10).
+	MultiOps int
+	// Children is the number of children of the listed node (default 1000).
+	Children int
 	// Root is the parent of the benchmark's nodes; it is deleted first.
 	Root string
 	// SessionTimeout for every client.
 	SessionTimeout time.Duration
+	// Keep leaves Root and everything the run created in place (the
+	// default deletes it afterwards, which takes a while after a long
+	// create run).
+	Keep bool
+	// Progress, if set, is called about twice a second while the clock
+	// runs, and once more at the end.
+	Progress func(Progress)
 }
 
-// Result summarises one run.
+// Progress is a snapshot of a running benchmark.
+type Progress struct {
+	Workload string
+	Clients  int
+	Elapsed  time.Duration
+	Ops      int64
+	Errors   int64
+	Done     bool
+}
+
+// Result summarises one run. It is what `paddock bench -o json` prints, one
+// JSON object per line.
 type Result struct {
-	Workload  string         `json:"workload"`
-	Clients   int            `json:"clients"`
-	ValueSize int            `json:"value_size"`
-	Ops       int64          `json:"ops"`
-	Errors    map[string]int `json:"errors,omitempty"`
-	Elapsed   time.Duration  `json:"elapsed_ns"`
-	OpsPerSec float64        `json:"ops_per_sec"`
-	Latency   LatencySummary `json:"latency_us"`
-	Extra     map[string]any `json:"extra,omitempty"`
+	// Label names the target (set by callers such as bench-compare).
+	Label     string  `json:"label,omitempty"`
+	Workload  string  `json:"workload"`
+	Clients   int     `json:"clients"`
+	ValueSize int     `json:"value_size"`
+	Keys      int     `json:"keys,omitempty"`
+	ReadRatio float64 `json:"read_ratio,omitempty"`
+	MultiOps  int     `json:"multi_ops,omitempty"`
+	Children  int     `json:"children,omitempty"`
+	// Unit is "op" for request workloads and "round" for watch and
+	// connect, whose Ops count rounds and whose latency is per round.
+	Unit string `json:"unit"`
+	// Ops counts successful operations (or rounds); failed ones are in
+	// Errors, by kind (NoNode, NodeExists, ConnectionClosed, Timeout, ...).
+	Ops        int64          `json:"ops"`
+	ErrorCount int64          `json:"error_count"`
+	Errors     map[string]int `json:"errors,omitempty"`
+	Elapsed    time.Duration  `json:"elapsed_ns"`
+	OpsPerSec  float64        `json:"ops_per_sec"`
+	// Latency of successful operations (rounds), in microseconds.
+	Latency LatencySummary `json:"latency_us"`
+	// Extra holds workload-specific figures: per-event latency for watch,
+	// per-session connect latency for connect, sub-operations per second
+	// for multi.
+	Extra map[string]any `json:"extra,omitempty"`
 }
 
 // LatencySummary holds percentiles in microseconds.
@@ -88,14 +159,22 @@ func (c *Config) defaults() {
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 10 * time.Second
 	}
-	if c.ReadRatio == 0 {
+	if c.ReadRatio <= 0 || c.ReadRatio > 1 {
 		c.ReadRatio = 0.9
+	}
+	if c.MultiOps <= 0 {
+		c.MultiOps = 10
+	}
+	if c.Children <= 0 {
+		c.Children = 1000
 	}
 }
 
+var quiet = zk.WithLogger(log.New(io.Discard, "", 0))
+
 // Connect opens one session and waits until it is established.
 func Connect(servers []string, timeout time.Duration) (*zk.Conn, error) {
-	conn, events, err := zk.Connect(servers, timeout, zk.WithLogger(log.New(io.Discard, "", 0)))
+	conn, events, err := zk.Connect(servers, timeout, quiet)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +196,8 @@ func Connect(servers []string, timeout time.Duration) (*zk.Conn, error) {
 	}
 }
 
-// DeleteAll removes path and everything below it.
+// DeleteAll removes path and everything below it, deleting the children
+// of each node concurrently (pipelined on the one session).
 func DeleteAll(c *zk.Conn, path string) error {
 	children, _, err := c.Children(path)
 	if errors.Is(err, zk.ErrNoNode) {
@@ -126,10 +206,32 @@ func DeleteAll(c *zk.Conn, path string) error {
 	if err != nil {
 		return err
 	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		sem   = make(chan struct{}, 256)
+	)
 	for _, ch := range children {
-		if err := DeleteAll(c, path+"/"+ch); err != nil {
-			return err
-		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := DeleteAll(c, joinPath(path, ch)); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	if path == "/" {
+		return nil
 	}
 	if err := c.Delete(path, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
 		return err
@@ -137,9 +239,85 @@ func DeleteAll(c *zk.Conn, path string) error {
 	return nil
 }
 
-// Run executes one benchmark.
+func joinPath(parent, child string) string {
+	if parent == "/" {
+		return "/" + child
+	}
+	return parent + "/" + child
+}
+
+// ErrorKind names an error the way ZooKeeper's KeeperException codes do
+// (NoNode, NodeExists, BadVersion, ConnectionLoss, SessionExpired, ...),
+// for the per-kind error counts.
+func ErrorKind(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, zk.ErrNoNode):
+		return "NoNode"
+	case errors.Is(err, zk.ErrNodeExists):
+		return "NodeExists"
+	case errors.Is(err, zk.ErrBadVersion):
+		return "BadVersion"
+	case errors.Is(err, zk.ErrNotEmpty):
+		return "NotEmpty"
+	case errors.Is(err, zk.ErrNoAuth):
+		return "NoAuth"
+	case errors.Is(err, zk.ErrSessionExpired):
+		return "SessionExpired"
+	case errors.Is(err, zk.ErrSessionMoved):
+		return "SessionMoved"
+	case errors.Is(err, zk.ErrConnectionClosed), errors.Is(err, zk.ErrNoServer), errors.Is(err, zk.ErrClosing):
+		return "ConnectionLoss"
+	case errors.Is(err, zk.ErrAPIError):
+		return "APIError"
+	case errors.Is(err, zk.ErrUnknown):
+		return "SystemError"
+	case errors.Is(err, errTimeout):
+		return "Timeout"
+	case errors.Is(err, errWatchLost):
+		return "WatchLost"
+	}
+	s := err.Error()
+	if len(s) > 60 {
+		s = s[:60]
+	}
+	return s
+}
+
+var (
+	errTimeout   = errors.New("bench: timed out")
+	errWatchLost = errors.New("bench: watch ended without a data-changed event")
+)
+
+// recorder gathers latencies and errors from the clients.
+type recorder struct {
+	ops, errs atomic.Int64
+	mu        sync.Mutex
+	lat       []time.Duration
+	kinds     map[string]int
+}
+
+func (r *recorder) add(lat []time.Duration, kinds map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lat = append(r.lat, lat...)
+	if r.kinds == nil {
+		r.kinds = map[string]int{}
+	}
+	for k, v := range kinds {
+		r.kinds[k] += v
+	}
+}
+
+// Run executes one benchmark: it prepares Root, opens the sessions, runs
+// the clock, and summarises. Cancelling ctx ends the run early with the
+// figures so far.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
+	if !slices.Contains(Workloads, cfg.Workload) {
+		return nil, fmt.Errorf("bench: unknown workload %q (one of %s)", cfg.Workload, strings.Join(Workloads, ", "))
+	}
 	setup, err := Connect(cfg.Servers, cfg.SessionTimeout)
 	if err != nil {
 		return nil, err
@@ -152,52 +330,183 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for i := range value {
 		value[i] = 'a' + byte(i%26)
 	}
-	acl := zk.WorldACL(zk.PermAll)
-	if _, err := setup.Create(cfg.Root, nil, 0, acl); err != nil {
+	if _, err := setup.Create(cfg.Root, nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
+		return nil, fmt.Errorf("bench: create %s: %w", cfg.Root, err)
+	}
+	if !cfg.Keep {
+		defer DeleteAll(setup, cfg.Root)
+	}
+
+	var rec recorder
+	var res *Result
+	switch cfg.Workload {
+	case "watch":
+		res, err = runWatch(ctx, cfg, setup, value, &rec)
+	case "connect":
+		res, err = runConnect(ctx, cfg, &rec)
+	default:
+		res, err = runOps(ctx, cfg, setup, value, &rec)
+	}
+	if err != nil {
 		return nil, err
 	}
+	if len(rec.kinds) > 0 {
+		res.Errors = rec.kinds
+	}
+	for _, n := range rec.kinds {
+		res.ErrorCount += int64(n)
+	}
+	return res, nil
+}
+
+// clock tells clients when to stop: after Duration, after Ops claims, or
+// when the context ends; and reports progress.
+type clock struct {
+	cfg      Config
+	ctx      context.Context
+	start    time.Time
+	deadline time.Time
+	claimed  atomic.Int64
+	rec      *recorder
+	stopProg chan struct{}
+	progDone chan struct{}
+}
+
+func startClock(ctx context.Context, cfg Config, rec *recorder) *clock {
+	k := &clock{cfg: cfg, ctx: ctx, start: time.Now(), rec: rec,
+		stopProg: make(chan struct{}), progDone: make(chan struct{})}
+	if cfg.Ops <= 0 {
+		k.deadline = k.start.Add(cfg.Duration)
+	}
+	go func() {
+		defer close(k.progDone)
+		if cfg.Progress == nil {
+			return
+		}
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-k.stopProg:
+				return
+			case <-t.C:
+				cfg.Progress(k.progress(false))
+			}
+		}
+	}()
+	return k
+}
+
+func (k *clock) progress(done bool) Progress {
+	return Progress{Workload: k.cfg.Workload, Clients: k.cfg.Clients, Elapsed: time.Since(k.start),
+		Ops: k.rec.ops.Load(), Errors: k.rec.errs.Load(), Done: done}
+}
+
+// next reports whether another operation (round) may start.
+func (k *clock) next() bool {
+	if k.ctx.Err() != nil {
+		return false
+	}
+	if k.cfg.Ops > 0 {
+		return k.claimed.Add(1) <= int64(k.cfg.Ops)
+	}
+	return time.Now().Before(k.deadline)
+}
+
+// finish stops the progress reports and returns the elapsed time.
+func (k *clock) finish() time.Duration {
+	elapsed := time.Since(k.start)
+	close(k.stopProg)
+	<-k.progDone
+	if k.cfg.Progress != nil {
+		p := k.progress(true)
+		p.Elapsed = elapsed
+		k.cfg.Progress(p)
+	}
+	return elapsed
+}
+
+// connectAll opens n sessions concurrently.
+func connectAll(ctx context.Context, cfg Config, n int) ([]*zk.Conn, error) {
+	conns := make([]*zk.Conn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			conns[i], errs[i] = Connect(cfg.Servers, cfg.SessionTimeout)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		closeAll(conns)
+		return nil, err
+	}
+	return conns, ctx.Err()
+}
+
+func closeAll(conns []*zk.Conn) {
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		if c != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.Close() }()
+		}
+	}
+	wg.Wait()
+}
+
+// runOps runs the request workloads: every client loops issuing one
+// synchronous request at a time.
+func runOps(ctx context.Context, cfg Config, setup *zk.Conn, value []byte, rec *recorder) (*Result, error) {
+	acl := zk.WorldACL(zk.PermAll)
 	keys := make([]string, cfg.Keys)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("%s/k%07d", cfg.Root, i)
 	}
-	if cfg.Workload != "create" {
+	wide := cfg.Root + "/wide"
+	switch cfg.Workload {
+	case "set", "get", "exists", "mixed", "delete":
 		if err := precreate(setup, keys, value); err != nil {
 			return nil, err
 		}
-	}
-
-	conns := make([]*zk.Conn, cfg.Clients)
-	for i := range conns {
-		if conns[i], err = Connect(cfg.Servers, cfg.SessionTimeout); err != nil {
+	case "list":
+		if _, err := setup.Create(wide, nil, 0, acl); err != nil {
 			return nil, err
 		}
-		defer conns[i].Close()
+		children := make([]string, cfg.Children)
+		for i := range children {
+			children[i] = fmt.Sprintf("%s/c%07d", wide, i)
+		}
+		if err := precreate(setup, children, value); err != nil {
+			return nil, err
+		}
 	}
+	conns, err := connectAll(ctx, cfg, cfg.Clients)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(conns)
 
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		all      []time.Duration
-		errs     = map[string]int{}
-		deadline = time.Now().Add(cfg.Duration)
-		stop     atomic.Bool
-		counter  atomic.Int64
-	)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if cfg.Ops <= 0 {
-		time.AfterFunc(cfg.Duration, func() { stop.Store(true) })
-	}
-	start := time.Now()
+	k := startClock(ctx, cfg, rec)
+	var wg sync.WaitGroup
 	for ci, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(ci), 42))
-			lat := make([]time.Duration, 0, 1<<14)
-			local := map[string]int{}
+			lat := make([]time.Duration, 0, 1<<12)
+			kinds := map[string]int{}
+			// delete: client ci owns keys ci, ci+N, ci+2N, ...
+			nextDelete := ci
 			for i := 0; ; i++ {
-				if runCtx.Err() != nil || stop.Load() || (cfg.Ops > 0 && i >= cfg.Ops) || (cfg.Ops <= 0 && time.Now().After(deadline)) {
+				if cfg.Workload == "delete" && nextDelete >= len(keys) {
+					break
+				}
+				if !k.next() {
 					break
 				}
 				key := keys[rng.IntN(len(keys))]
@@ -212,93 +521,281 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					_, _, err = c.Get(key)
 				case "exists":
 					_, _, err = c.Exists(key)
+				case "delete":
+					err = c.Delete(keys[nextDelete], -1)
+					nextDelete += len(conns)
 				case "mixed":
 					if rng.Float64() < cfg.ReadRatio {
 						_, _, err = c.Get(key)
 					} else {
 						_, err = c.Set(key, value, -1)
 					}
-				default:
-					err = fmt.Errorf("unknown workload %q", cfg.Workload)
-				}
-				lat = append(lat, time.Since(t0))
-				counter.Add(1)
-				if err != nil {
-					local[err.Error()]++
-					if strings.HasPrefix(err.Error(), "unknown workload") {
-						break
+				case "multi":
+					ops := make([]any, cfg.MultiOps)
+					for j := range ops {
+						ops[j] = &zk.CreateRequest{Path: fmt.Sprintf("%s/m%d-%d-%d", cfg.Root, ci, i, j), Data: value, Acl: acl}
 					}
+					var rs []zk.MultiResponse
+					rs, err = c.Multi(ops...)
+					if err == nil {
+						for _, r := range rs {
+							if r.Error != nil {
+								err = r.Error
+								break
+							}
+						}
+					}
+				case "list":
+					_, _, err = c.Children(wide)
 				}
+				d := time.Since(t0)
+				if err != nil {
+					kinds[ErrorKind(err)]++
+					rec.errs.Add(1)
+					continue
+				}
+				lat = append(lat, d)
+				rec.ops.Add(1)
 			}
-			mu.Lock()
-			all = append(all, lat...)
-			for k, v := range local {
-				errs[k] += v
-			}
-			mu.Unlock()
+			rec.add(lat, kinds)
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	res := summarize(cfg, all, elapsed)
-	if len(errs) > 0 {
-		res.Errors = errs
+	elapsed := k.finish()
+	res := summarize(cfg, "op", rec.lat, elapsed)
+	if cfg.Workload == "multi" {
+		res.Extra = map[string]any{"sub_ops_per_sec": res.OpsPerSec * float64(cfg.MultiOps)}
 	}
-	_ = DeleteAll(setup, cfg.Root)
 	return res, nil
 }
 
-// precreate makes the key space, pipelining with the async API.
-func precreate(c *zk.Conn, keys []string, value []byte) error {
-	acl := zk.WorldACL(zk.PermAll)
-	const window = 256
-	for i := 0; i < len(keys); i += window {
+// runWatch runs watch-storm rounds: all clients watch one node, one
+// setData fires every watch; a round's latency is the time from the
+// setData until the last event arrived.
+func runWatch(ctx context.Context, cfg Config, setup *zk.Conn, value []byte, rec *recorder) (*Result, error) {
+	node := cfg.Root + "/watched"
+	if _, err := setup.Create(node, value, 0, zk.WorldACL(zk.PermAll)); err != nil {
+		return nil, err
+	}
+	conns, err := connectAll(ctx, cfg, cfg.Clients)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(conns)
+	// A watch that is not delivered within this bound counts as an error.
+	wait := max(10*time.Second, cfg.SessionTimeout)
+
+	var rounds, events []time.Duration
+	kinds := map[string]int{}
+	k := startClock(ctx, cfg, rec)
+	for k.next() {
+		chans := make([]<-chan zk.Event, len(conns))
+		regErrs := make([]error, len(conns))
 		var wg sync.WaitGroup
-		var firstErr error
-		var mu sync.Mutex
-		for _, k := range keys[i:min(i+window, len(keys))] {
+		for i, c := range conns {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := c.Create(k, value, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
+				_, _, chans[i], regErrs[i] = c.GetW(node)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(regErrs...); err != nil {
+			kinds[ErrorKind(regErrs[slices.IndexFunc(regErrs, func(e error) bool { return e != nil })])]++
+			rec.errs.Add(1)
+			continue
+		}
+		t0 := time.Now()
+		if _, err := setup.Set(node, value, -1); err != nil {
+			kinds[ErrorKind(err)]++
+			rec.errs.Add(1)
+			continue
+		}
+		lats := make([]time.Duration, len(conns))
+		evErrs := make([]error, len(conns))
+		expired := make(chan struct{}) // closed: every waiter gives up
+		timeout := time.AfterFunc(wait, func() { close(expired) })
+		for i, ch := range chans {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case ev := <-ch:
+					lats[i] = time.Since(t0)
+					if ev.Type != zk.EventNodeDataChanged {
+						evErrs[i] = errWatchLost
+					}
+				case <-expired:
+					evErrs[i] = errTimeout
 				}
 			}()
 		}
 		wg.Wait()
-		if firstErr != nil {
-			return firstErr
+		timeout.Stop()
+		failed := false
+		for _, e := range evErrs {
+			if e != nil {
+				kinds[ErrorKind(e)]++
+				failed = true
+			}
 		}
+		if failed {
+			rec.errs.Add(1)
+			continue
+		}
+		events = append(events, lats...)
+		rounds = append(rounds, slices.Max(lats))
+		rec.ops.Add(1)
 	}
-	return nil
+	elapsed := k.finish()
+	rec.add(rounds, kinds)
+	res := summarize(cfg, "round", rounds, elapsed)
+	res.Extra = map[string]any{"watchers": cfg.Clients, "events": len(events),
+		"event_latency_us": percentiles(events)}
+	return res, nil
 }
 
-func summarize(cfg Config, lat []time.Duration, elapsed time.Duration) *Result {
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		if len(lat) == 0 {
-			return 0
+// runConnect runs connect-storm rounds: all clients open a session at
+// once; a round's latency is the time until the last one is established.
+func runConnect(ctx context.Context, cfg Config, rec *recorder) (*Result, error) {
+	var rounds, sessions []time.Duration
+	kinds := map[string]int{}
+	k := startClock(ctx, cfg, rec)
+	for k.next() {
+		conns := make([]*zk.Conn, cfg.Clients)
+		lats := make([]time.Duration, cfg.Clients)
+		errs := make([]error, cfg.Clients)
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for i := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conns[i], errs[i] = Connect(cfg.Servers, cfg.SessionTimeout)
+				lats[i] = time.Since(t0)
+			}()
 		}
-		i := int(p * float64(len(lat)-1))
-		return float64(lat[i].Microseconds())
+		wg.Wait()
+		round := time.Since(t0)
+		closeAll(conns)
+		failed := false
+		for i, e := range errs {
+			if e != nil {
+				kinds[ErrorKind(e)]++
+				failed = true
+			} else {
+				sessions = append(sessions, lats[i])
+			}
+		}
+		if failed {
+			rec.errs.Add(1)
+			continue
+		}
+		rounds = append(rounds, round)
+		rec.ops.Add(1)
 	}
+	elapsed := k.finish()
+	rec.add(rounds, kinds)
+	res := summarize(cfg, "round", rounds, elapsed)
+	res.Extra = map[string]any{"sessions_per_round": cfg.Clients,
+		"sessions_per_sec":   float64(len(sessions)) / elapsed.Seconds(),
+		"session_latency_us": percentiles(sessions)}
+	return res, nil
+}
+
+// precreate makes the given nodes, pipelining on the one session.
+func precreate(c *zk.Conn, paths []string, value []byte) error {
+	acl := zk.WorldACL(zk.PermAll)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		sem   = make(chan struct{}, 256)
+	)
+	for _, p := range paths {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := c.Create(p, value, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("bench: precreate %s: %w", p, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// percentiles summarises latencies (nearest rank), in microseconds.
+func percentiles(lat []time.Duration) LatencySummary {
+	if len(lat) == 0 {
+		return LatencySummary{}
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	pct := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(s)))) - 1
+		i = max(0, min(i, len(s)-1))
+		return math.Round(float64(s[i].Nanoseconds())/100) / 10
+	}
+	return LatencySummary{P50: pct(0.50), P90: pct(0.90), P99: pct(0.99), P999: pct(0.999), Max: pct(1)}
+}
+
+func summarize(cfg Config, unit string, lat []time.Duration, elapsed time.Duration) *Result {
 	r := &Result{
-		Workload: cfg.Workload, Clients: cfg.Clients, ValueSize: cfg.ValueSize,
+		Workload: cfg.Workload, Clients: cfg.Clients, ValueSize: cfg.ValueSize, Unit: unit,
 		Ops: int64(len(lat)), Elapsed: elapsed,
 		OpsPerSec: float64(len(lat)) / elapsed.Seconds(),
-		Latency:   LatencySummary{P50: pct(0.50), P90: pct(0.90), P99: pct(0.99), P999: pct(0.999), Max: pct(1)},
+		Latency:   percentiles(lat),
+	}
+	switch cfg.Workload {
+	case "set", "get", "exists", "delete":
+		r.Keys = cfg.Keys
+	case "mixed":
+		r.Keys, r.ReadRatio = cfg.Keys, cfg.ReadRatio
+	case "multi":
+		r.MultiOps = cfg.MultiOps
+	case "list":
+		r.Children = cfg.Children
 	}
 	return r
 }
 
-// String formats a result as one table row.
+// String formats a result as one line.
 func (r *Result) String() string {
-	errs := 0
-	for _, n := range r.Errors {
-		errs += n
+	return fmt.Sprintf("%-8s clients=%-3d %s=%-8d %10.0f %s/s  p50=%7.0fus p99=%7.0fus p999=%7.0fus max=%7.0fus errors=%d",
+		r.Workload, r.Clients, r.Unit+"s", r.Ops, r.OpsPerSec, r.Unit+"s", r.Latency.P50, r.Latency.P99, r.Latency.P999, r.Latency.Max, r.ErrorCount)
+}
+
+// WriteTable writes results as an aligned text table.
+func WriteTable(w io.Writer, results []*Result) {
+	fmt.Fprintf(w, "%-8s %7s %6s %9s %11s %9s %9s %9s %9s %9s  %s\n",
+		"workload", "clients", "unit", "ops", "ops/s", "p50 µs", "p90 µs", "p99 µs", "p999 µs", "max µs", "errors")
+	for _, r := range results {
+		errs := "0"
+		if r.ErrorCount > 0 {
+			var parts []string
+			for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
+				parts = append(parts, fmt.Sprintf("%s=%d", k, r.Errors[k]))
+			}
+			errs = strings.Join(parts, " ")
+		}
+		fmt.Fprintf(w, "%-8s %7d %6s %9d %11.0f %9.0f %9.0f %9.0f %9.0f %9.0f  %s\n",
+			r.Workload, r.Clients, r.Unit, r.Ops, r.OpsPerSec, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max, errs)
+		if r.Extra != nil {
+			if v, ok := r.Extra["event_latency_us"].(LatencySummary); ok {
+				fmt.Fprintf(w, "%-8s %7s %6s %9v %11s %9.0f %9.0f %9.0f %9.0f %9.0f  (per watch event)\n", "", "", "event", r.Extra["events"], "", v.P50, v.P90, v.P99, v.P999, v.Max)
+			}
+			if v, ok := r.Extra["session_latency_us"].(LatencySummary); ok {
+				fmt.Fprintf(w, "%-8s %7s %6s %9s %11.0f %9.0f %9.0f %9.0f %9.0f %9.0f  (per session)\n", "", "", "sess", "", r.Extra["sessions_per_sec"], v.P50, v.P90, v.P99, v.P999, v.Max)
+			}
+			if v, ok := r.Extra["sub_ops_per_sec"].(float64); ok {
+				fmt.Fprintf(w, "%-8s %7s %6s %9s %11.0f  (creates/s inside the multis)\n", "", "", "subop", "", v)
+			}
+		}
 	}
-	return fmt.Sprintf("%-8s clients=%-3d ops=%-8d %10.0f ops/s  p50=%6.0fus p99=%7.0fus p999=%7.0fus max=%7.0fus errors=%d",
-		r.Workload, r.Clients, r.Ops, r.OpsPerSec, r.Latency.P50, r.Latency.P99, r.Latency.P999, r.Latency.Max, errs)
 }

@@ -15,8 +15,10 @@ import (
 // committed conf change entry, in log order, before raft applies it;
 // cc.Context is what the proposer put there and before is the
 // configuration the change applies to.
-// Returning false refuses the change: raft then applies a change that
-// changes nothing (etcd's way of vetoing a committed conf change). The
+// Returning false refuses the change: it is not given to raft, so the
+// configuration stays as it was (raft's way of vetoing a committed conf
+// change). A change that could not apply anyway never gets here (see
+// ConfChangeRejecter). The
 // decision must be a deterministic function of the state machine's state
 // and the entry, because every member makes it independently. Entries
 // raft generates itself (leaving a joint configuration) have an empty

@@ -75,6 +75,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Transport sends messages to peers; nil for a one-member group.
 	Transport Transport
+	// CheckConfChangesOnApply turns off raft's checks of membership
+	// changes when they are proposed (raft.Config.DisableConfChangeValidation),
+	// which silently turn a change raft finds untimely into an empty entry,
+	// so that every proposed change reaches the log and is checked when
+	// applied, against the configuration actually in force, on every
+	// member alike: one that does not apply is refused there (see
+	// ConfChangeRejecter), and its proposer can be answered.
+	CheckConfChangesOnApply bool
+	// VetConfChange, if set, lets the leader refuse a membership change
+	// before it enters the log (see ConfChangeVetter).
+	VetConfChange ConfChangeVetter
 
 	// segmentSize overrides the WAL segment size (tests only).
 	segmentSize int64
@@ -294,18 +305,19 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 		}
 	}
 	n.rn, err = raft.NewRawNode(&raft.Config{
-		ID:                       cfg.ID,
-		ElectionTick:             cfg.ElectionTicks,
-		HeartbeatTick:            cfg.HeartbeatTicks,
-		Storage:                  n.storage,
-		Applied:                  meta.Index,
-		MaxSizePerMsg:            1 << 20,
-		MaxCommittedSizePerReady: uint64(cfg.MaxBatchBytes),
-		MaxInflightMsgs:          256,
-		CheckQuorum:              true,
-		PreVote:                  true,
-		StepDownOnRemoval:        true,
-		Logger:                   raftLogger{log.With("component", "raft")},
+		ID:                          cfg.ID,
+		ElectionTick:                cfg.ElectionTicks,
+		HeartbeatTick:               cfg.HeartbeatTicks,
+		Storage:                     n.storage,
+		Applied:                     meta.Index,
+		MaxSizePerMsg:               1 << 20,
+		MaxCommittedSizePerReady:    uint64(cfg.MaxBatchBytes),
+		MaxInflightMsgs:             256,
+		CheckQuorum:                 true,
+		PreVote:                     true,
+		StepDownOnRemoval:           true,
+		DisableConfChangeValidation: cfg.CheckConfChangesOnApply,
+		Logger:                      raftLogger{log.With("component", "raft")},
 	})
 	if err != nil {
 		n.wal.close()
@@ -463,6 +475,9 @@ func (n *Node) propose(props [][]byte) {
 }
 
 func (n *Node) step(m *raftpb.Message) {
+	if m.GetType() == raftpb.MsgProp {
+		n.vetEntries(m.GetEntries())
+	}
 	if err := n.rn.Step(m); err != nil {
 		n.log.Debug("replication: dropped message", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
 	}
@@ -612,27 +627,33 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("replication: bad conf change at %d: %w", idx, err)
 			}
-			if !n.admitConfChange(idx, e.GetTerm(), cc.AsV2()) {
-				cc = raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(raft.None)}
+			if err := n.checkConfChange(idx, cc.AsV2()); err != nil {
+				// Refused on every member alike; raft must not see it.
+				n.log.Warn("replication: refusing a membership change that does not apply", "index", idx, "change", raft.DescribeConfChange(&cc), "err", err)
+				n.rejectConfChange(idx, e.GetTerm(), cc.AsV2(), err)
+			} else if n.admitConfChange(idx, e.GetTerm(), cc.AsV2()) {
+				// A refused change is not given to raft at all (raft's
+				// RawNode.ApplyConfChange contract).
+				n.confState = n.rn.ApplyConfChange(&cc)
+				n.publishConfState()
+				n.log.Debug("replication: applied conf change", "index", idx, "change", raft.DescribeConfChange(&cc), "conf", raft.DescribeConfState(n.confState))
 			}
-			n.confState = n.rn.ApplyConfChange(&cc)
-			n.publishConfState()
-			n.log.Debug("replication: applied conf change", "index", idx, "change", raft.DescribeConfChange(&cc), "conf", raft.DescribeConfState(n.confState))
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("replication: bad conf change at %d: %w", idx, err)
 			}
-			if !n.admitConfChange(idx, e.GetTerm(), &cc) {
-				// Refused by the state machine (deterministically, on every
-				// member): apply a change that changes nothing, as etcd does.
-				v1 := raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(raft.None)}
-				n.confState = n.rn.ApplyConfChange(&v1)
-			} else {
+			if err := n.checkConfChange(idx, &cc); err != nil {
+				n.log.Warn("replication: refusing a membership change that does not apply", "index", idx, "change", raft.DescribeConfChange(&cc), "err", err)
+				n.rejectConfChange(idx, e.GetTerm(), &cc, err)
+			} else if n.admitConfChange(idx, e.GetTerm(), &cc) {
+				// A change refused by the state machine (deterministically,
+				// on every member) is not given to raft at all: raft's
+				// RawNode.ApplyConfChange contract for a vetoed change.
 				n.confState = n.rn.ApplyConfChange(&cc)
+				n.publishConfState()
+				n.log.Debug("replication: applied conf change", "index", idx, "change", raft.DescribeConfChange(&cc), "conf", raft.DescribeConfState(n.confState))
 			}
-			n.publishConfState()
-			n.log.Debug("replication: applied conf change", "index", idx, "change", raft.DescribeConfChange(&cc), "conf", raft.DescribeConfState(n.confState))
 		}
 		n.appliedTerm = e.GetTerm()
 		n.applied.Store(idx)
@@ -772,7 +793,17 @@ func (n *Node) do(ctx context.Context, f func()) error {
 // ConfChangeV2). Like Propose, it returns once raft has accepted it.
 func (n *Node) ProposeConfChange(ctx context.Context, cc raftpb.ConfChangeI) error {
 	var err error
-	if derr := n.do(ctx, func() { err = n.rn.ProposeConfChange(cc) }); derr != nil {
+	if derr := n.do(ctx, func() {
+		if n.cfg.VetConfChange != nil && n.leader.Load() {
+			st := n.rn.Status()
+			if repl := n.cfg.VetConfChange(cc.AsV2(), st); repl != nil {
+				n.log.Info("replication: membership change refused before entering the log", "change", raft.DescribeConfChange(cc))
+				err = n.rn.Propose(repl)
+				return
+			}
+		}
+		err = n.rn.ProposeConfChange(cc)
+	}); derr != nil {
 		return derr
 	}
 	if errors.Is(err, raft.ErrProposalDropped) {

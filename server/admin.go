@@ -31,6 +31,7 @@ import (
 //	/livez               200 while the process serves HTTP
 //	/readyz              200 once the server serves clients with its
 //	                     state applied, 503 before and while closing
+//	/console/            the web console (console.go, docs/CONSOLE.md)
 
 // adminServer is the running HTTP server.
 type adminServer struct {
@@ -203,6 +204,10 @@ func (s *Server) startAdmin() error {
 		}
 		w.Write([]byte("ok\n"))
 	})
+	// The web console (console.go): /console/, and / redirects to it.
+	s.mountConsole(mux)
+	// The operator's endpoints (admin_operator.go).
+	s.mountOperatorEndpoints(mux)
 	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	s.ops.admin = a
 	go func() {

@@ -130,6 +130,7 @@ type ensemble struct {
 
 	leaderChangedAt atomic.Int64 // unix nanos of the last leader change seen
 	removed         atomic.Bool  // this member was removed by a reconfig
+	lastHeard       sync.Map     // peer id → unix nanos of its last raft message (reconfig.go)
 	lastConfigProp  time.Time    // ensembleLoop only
 }
 
@@ -180,6 +181,10 @@ func (s *Server) openNode() (*replication.Node, error) {
 		}
 		rc.Peers, rc.Learners = ms.ids()
 		rc.Join = cfg.Join
+		// Every reconfig reaches the log and is answered there, on every
+		// member alike (reconfig.go).
+		rc.CheckConfChangesOnApply = true
+		rc.VetConfChange = s.vetConfChange
 		rc.TickInterval, rc.ElectionTicks = cfg.RaftTick, cfg.ElectionTicks
 		listen := cfg.PeerListenAddr
 		if listen == "" {
@@ -347,6 +352,7 @@ type peerHandler struct {
 }
 
 func (h peerHandler) Step(ctx context.Context, m *raftpb.Message) error {
+	h.ens.heard(m.GetFrom())
 	h.ens.sawMu.Lock()
 	if len(h.ens.sawFresh) > 0 {
 		delete(h.ens.sawFresh, m.GetFrom())
@@ -485,6 +491,9 @@ func (s *Server) reapPending(now time.Time) {
 	}
 	s.pmu.Unlock()
 	for _, r := range victims {
+		if r.c == nil {
+			continue // an in-process Submit (console.go): its caller times out
+		}
 		r.c.log.Warn("write not committed in time (leader change or lost proposal); closing the connection so the client reconnects",
 			"op", r.op.String(), "waited", now.Sub(r.start).Round(time.Millisecond))
 		r.c.close()
@@ -642,11 +651,7 @@ func (f fsm) ApplyConfChange(index, term uint64, cc *raftpb.ConfChangeV2, before
 		}
 	}
 	if len(vset) == 0 {
-		if e.Origin == s.cfg.ServerID {
-			if r := s.takePending(e.Seq); r != nil {
-				r.c.complete(r, encodeReply(r.xid, int64(index), proto.ErrBadArguments, nil), false)
-			}
-		}
+		s.applyEntry(index, errorTxn(e, proto.ErrBadArguments)) // answers the proposer (reconfig.go)
 		return false
 	}
 	res := s.applyEntry(index, e)
@@ -766,11 +771,9 @@ func (c *conn) reconfig(xid int32, body []byte) bool {
 	if !c.waitPrior() {
 		return false
 	}
-	fail := func(code proto.ErrCode) bool {
-		zxid := c.lastZxid()
-		c.complete(r, encodeReply(xid, zxid, code, nil), false)
-		return true
-	}
+	// Refusals found here are logged as error txns (reconfig.go), as
+	// ZooKeeper's are: they consume a zxid, on every member alike.
+	fail := func(code proto.ErrCode) bool { return c.reconfigError(r, code) }
 	s.mu.RLock()
 	text, version := s.state.Config()
 	s.mu.RUnlock()
@@ -781,13 +784,14 @@ func (c *conn) reconfig(xid int32, body []byte) bool {
 	if s.node.Joint() {
 		return fail(proto.ErrReconfigInProgress)
 	}
+	// PrepRequestProcessor's order: version, then arguments.
+	if req.CurConfigId != -1 && req.CurConfigId != version {
+		return fail(proto.ErrBadVersion)
+	}
 	next, err := reconfigure(cur, req.JoiningServers, req.LeavingServers, req.NewMembers)
 	if err != nil {
 		c.log.Info("reconfig refused: bad arguments", "err", err)
 		return fail(proto.ErrBadArguments)
-	}
-	if req.CurConfigId != -1 && req.CurConfigId != version {
-		return fail(proto.ErrBadVersion)
 	}
 	if v, _ := next.ids(); len(v) == 0 {
 		return fail(proto.ErrBadArguments)
@@ -821,7 +825,9 @@ func (c *conn) reconfig(xid int32, body []byte) bool {
 	if err != nil {
 		s.dropPending(e.Seq)
 		if errors.Is(err, replication.ErrProposalDropped) || errors.Is(err, raft.ErrProposalDropped) {
-			return fail(proto.ErrReconfigInProgress)
+			// No leader to log anything: answered at once.
+			c.complete(r, encodeReply(xid, c.lastZxid(), proto.ErrReconfigInProgress, nil), false)
+			return true
 		}
 		c.log.Warn("closing connection: reconfig proposal failed", "err", err)
 		c.close()

@@ -55,6 +55,10 @@ type OpsConfig struct {
 	SystemProperties map[string]string
 	// DataLogDir is reported by conf; default DataDir.
 	DataLogDir string
+	// ConsoleWrites lets the web console on the admin server create, edit
+	// and delete nodes (as the signed-in user, through the log, ACLs
+	// applying); without it the console is read-only.
+	ConsoleWrites bool
 }
 
 // ops holds the server's operational state: connection counts, the

@@ -174,6 +174,8 @@ type Server struct {
 
 	stats serverStats
 
+	applyObs ApplyObserver // in-process observer of applied entries (etcd.go); guarded by mu
+
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -396,7 +398,8 @@ func (f fsm) Snapshot(w io.Writer) error {
 func (f fsm) SnapshotCost() uint64 {
 	f.s.mu.RLock()
 	defer f.s.mu.RUnlock()
-	return uint64(f.s.state.NodeCount() / 2)
+	// etcd keyspace versions count like znodes (etcd.go).
+	return uint64(f.s.state.NodeCount()/2) + uint64(f.s.state.Etcd().Versions()/2)
 }
 
 func (f fsm) Restore(r io.Reader) error {
@@ -406,6 +409,9 @@ func (f fsm) Restore(r io.Reader) error {
 		return err
 	}
 	f.s.afterRestore()
+	if f.s.applyObs != nil {
+		f.s.applyObs.Restored(f.s.state)
+	}
 	return nil
 }
 
@@ -429,6 +435,7 @@ func (s *Server) applyEntry(index uint64, e *statemachine.Entry) statemachine.Re
 	res := s.state.Apply(int64(index), e)
 	s.ops.warn(res.Warnings)
 	s.applyEnsembleEntry(e, &res)
+	s.observeApplied(index, e, &res)
 	for _, ch := range res.Changes {
 		s.fire(ch, res.Zxid)
 	}

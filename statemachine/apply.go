@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/paddockhq/paddock/proto"
+	"github.com/paddockhq/paddock/statemachine/etcdkv"
 )
 
 // Change is one primitive change to the tree, from which the server derives
@@ -37,6 +38,8 @@ type Result struct {
 	// Warnings are messages for the server's log, such as exceeded quota
 	// limits. They do not affect the outcome.
 	Warnings []string
+	// Etcd is the outcome of an etcd keyspace entry (etcd.go), else nil.
+	Etcd *etcdkv.Result
 }
 
 // txn collects the effects of one entry so a failed multi can be undone.
@@ -66,7 +69,7 @@ func (s *State) Apply(zxid int64, e *Entry) Result {
 func (s *State) apply(t *txn, e *Entry) Result {
 	zxid := t.zxid
 	res := Result{Zxid: zxid}
-	if s.applyEnsemble(t, &res) {
+	if s.applyEnsemble(t, &res) || s.applyEtcd(t, &res) {
 		return res
 	}
 	switch e.Op {

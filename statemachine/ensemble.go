@@ -25,7 +25,26 @@ const (
 	// (Session set: then reconfigEnabled, the session and WRITE on
 	// /zookeeper/config are checked, as PrepRequestProcessor does).
 	OpSetConfig proto.OpCode = -101
+	// OpErrorTxn is ZooKeeper's error txn: a request refused by the checks
+	// made before it could change anything (a reconfig's bad arguments,
+	// stale version, reconfig in progress, no synced quorum), logged all
+	// the same so that it consumes a zxid and its reply carries it, as
+	// ZooKeeper's PrepRequestProcessor does. It changes nothing; it
+	// answers SESSIONEXPIRED if the session is gone (checked first, as
+	// ZooKeeper does), else the code in its body. Body: an ErrorBody.
+	OpErrorTxn proto.OpCode = -102
 )
+
+// ErrorBody is the body of an OpErrorTxn entry.
+type ErrorBody struct {
+	Err proto.ErrCode
+}
+
+// Encode appends the record.
+func (b *ErrorBody) Encode(e *proto.Encoder) { e.Int(int32(b.Err)) }
+
+// Decode reads the record.
+func (b *ErrorBody) Decode(d *proto.Decoder) { b.Err = proto.ErrCode(d.Int()) }
 
 // TouchBody is the body of an OpTouchSessions entry.
 type TouchBody struct {
@@ -107,6 +126,17 @@ func (s *State) applyEnsemble(t *txn, res *Result) bool {
 	switch t.e.Op {
 	case OpTouchSessions:
 		return true
+	case OpErrorTxn:
+		var body ErrorBody
+		switch {
+		case proto.Unmarshal(t.e.Body, &body) != nil:
+			res.Err = proto.ErrMarshallingError
+		case t.e.Session != 0 && s.sessions[t.e.Session] == nil:
+			res.Err = proto.ErrSessionExpired
+		default:
+			res.Err = body.Err
+		}
+		return true
 	case OpSetConfig:
 	default:
 		return false
@@ -126,6 +156,14 @@ func (s *State) applyEnsemble(t *txn, res *Result) bool {
 		}
 		if !s.opts.ReconfigEnabled {
 			res.Err = proto.ErrReconfigDisabled
+			return true
+		}
+		// The proposer computed the new configuration from version
+		// Expected, after checking the client's curConfigId against it:
+		// another configuration applied since means another reconfig got
+		// in first (ZooKeeper: lastSeenQV != QV, RECONFIGINPROGRESS).
+		if _, cur := s.Config(); body.Expected != -1 && body.Expected != cur {
+			res.Err = proto.ErrReconfigInProgress
 			return true
 		}
 		if code := s.checkACL(n.acl.acl, proto.PermWrite, e.Auth); code != proto.ErrOK {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/paddockhq/paddock/proto"
+	"github.com/paddockhq/paddock/statemachine/etcdkv"
 )
 
 // Loader builds a State from outside the log: an import of another
@@ -27,6 +28,7 @@ func NewLoader(opts Options) *Loader {
 	s.sessions = make(map[int64]*session)
 	s.containers = make(map[string]struct{})
 	s.ttls = make(map[string]struct{})
+	s.etcd = etcdkv.New()
 	return &Loader{s: s}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/paddockhq/paddock/proto"
+	"github.com/paddockhq/paddock/statemachine/etcdkv"
 )
 
 // Snapshot format (all jute encoding, integrity is the caller's: the
@@ -16,11 +17,16 @@ import (
 //	"PDST" int version=1 long lastZxid
 //	int sessionCount { long id; int timeout; buffer passwd }
 //	long nodeCount { ustring path; buffer data; vector<ACL> acl; StatPersisted stat }  // pre-order, parents first
+//	"PDKV" etcd keyspace section (etcdkv.Store.Snapshot)               // version 2 only
 //	"PDND"
+//
+// Version 1 snapshots (no etcd section) are still read: their keyspace is
+// empty.
 const (
 	snapMagic   = "PDST"
+	snapEtcd    = "PDKV"
 	snapEnd     = "PDND"
-	snapVersion = 1
+	snapVersion = 2
 )
 
 // Snapshot writes the whole state. Nodes are written parents first, children
@@ -73,6 +79,10 @@ func (s *State) Snapshot(w io.Writer) error {
 	if err := walk("/"); err != nil {
 		return err
 	}
+	e.Raw([]byte(snapEtcd))
+	if err := s.etcd.Snapshot(e, flush); err != nil {
+		return err
+	}
 	e.Raw([]byte(snapEnd))
 	if err := flush(); err != nil {
 		return err
@@ -99,9 +109,11 @@ func (s *State) restore(b []byte) error {
 		return errors.New("bad magic")
 	}
 	d := proto.NewDecoder(b[4:])
-	if v := d.Int(); v != snapVersion {
-		return fmt.Errorf("unsupported version %d", v)
+	version := d.Int()
+	if version != 1 && version != snapVersion {
+		return fmt.Errorf("unsupported version %d", version)
 	}
+	s.etcd = etcdkv.New()
 	s.nodes = make(map[string]*node)
 	s.acls = newACLCache()
 	s.sessions = make(map[int64]*session)
@@ -153,6 +165,16 @@ func (s *State) restore(b []byte) error {
 	}
 	if err := d.Err(); err != nil {
 		return err
+	}
+	if version >= 2 {
+		m := d.Rest()
+		if len(m) < 4 || string(m[:4]) != snapEtcd {
+			return errors.New("missing etcd section")
+		}
+		d = proto.NewDecoder(m[4:])
+		if err := s.etcd.Restore(d); err != nil {
+			return err
+		}
 	}
 	if rest := d.Rest(); string(rest) != snapEnd {
 		return errors.New("missing end marker")

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/paddockhq/paddock/proto"
+	"github.com/paddockhq/paddock/statemachine/etcdkv"
 )
 
 // Options select ZooKeeper features that are configuration, not protocol.
@@ -64,6 +65,7 @@ type State struct {
 	ttls       map[string]struct{}
 	lastZxid   int64
 	dataSize   int64
+	etcd       *etcdkv.Store // the etcd v3 keyspace (etcd.go)
 }
 
 // New returns the state of an empty ZooKeeper database: the root, plus
@@ -82,6 +84,7 @@ func (s *State) reset() {
 	s.sessions = make(map[int64]*session)
 	s.containers = make(map[string]struct{})
 	s.ttls = make(map[string]struct{})
+	s.etcd = etcdkv.New()
 	s.lastZxid = 0
 	s.dataSize = 1 // the root's path
 	open := s.acls.intern(proto.OpenACLUnsafe)

@@ -6,6 +6,9 @@
 //	paddock server [flags] [zoo.cfg]   run a server (standalone by default)
 //	paddock import [flags]   import an Apache ZooKeeper data directory
 //	paddock export [flags]   write the tree as JSON lines
+//	paddock cli [flags] [cmd]  ZooKeeper shell (zkCli's commands)
+//	paddock bench [flags]    load-test a ZooKeeper-protocol server
+//	paddock operator [flags] run the Kubernetes operator
 //	paddock version          print the version
 //
 // Every server flag can also be given as an environment variable named
@@ -61,6 +64,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runImport(args[1:], stdout, stderr)
 	case "export":
 		return runExport(args[1:], stdout, stderr)
+	case "cli":
+		return runCLI(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
+	case "operator":
+		return runOperator(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "paddock %s (ZooKeeper %s protocol)\n", server.Version, server.ZooKeeperVersion)
 		return 0
@@ -80,6 +89,9 @@ Commands:
   server    run a ZooKeeper-compatible server
   import    turn an Apache ZooKeeper data directory into a Paddock one
   export    write the tree as JSON lines (offline or from a live server)
+  cli       ZooKeeper shell with zkCli's commands (interactive or one command)
+  bench     load-test a ZooKeeper-protocol server (Paddock or Apache)
+  operator  run the Kubernetes operator (PaddockCluster, PaddockBackup)
   version   print the version
 
 Run 'paddock server -h' for the server's flags.
@@ -93,6 +105,7 @@ type serverFlags struct {
 	maxBuffer                                                  int
 	serverID, snapshotEvery                                    uint64
 	extendedTypes                                              bool
+	consoleWrites                                              bool
 }
 
 func runServer(args []string, stdout, stderr io.Writer) int {
@@ -112,9 +125,11 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.extendedTypes, "extended-types", true, "enable TTL nodes (zookeeper.extendedTypesEnabled); on by default in Paddock")
 	fs.StringVar(&f.adminAddr, "admin-addr", "", `admin HTTP address (/commands, /metrics, /readyz, /livez); "off" disables; default: none, or the zoo.cfg's admin.* (0.0.0.0:8080)`)
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&f.consoleWrites, "console-writes", false, "let the web console on the admin server (/console/) create, edit and delete nodes; default read-only")
 	secFlags := addSecurityFlags(fs)
 	opsF := addOpsFlags(fs)
 	ensF := addEnsembleFlags(fs)
+	etcdF := addEtcdFlags(fs) // etcd.go
 	if err := applyEnv(fs); err != nil {
 		fmt.Fprintln(stderr, "paddock:", err)
 		return 2
@@ -155,6 +170,7 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	// The zoo.cfg (--config or the argument) fills what no flag set
 	// (serverconfig.go).
 	cfg.AdminAddr = f.adminAddr
+	cfg.ConsoleWrites = f.consoleWrites
 	if err := ensF.apply(&cfg); err != nil {
 		fmt.Fprintln(stderr, "paddock:", err)
 		return 2
@@ -179,6 +195,14 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	if a := srv.SecureAddr(); a != nil {
 		fmt.Fprintf(stdout, "paddock TLS client port listening on %s\n", a)
 	}
+
+	stopEtcd, err := etcdF.start(srv, logger, stdout)
+	if err != nil {
+		logger.Error("cannot start the etcd API", "err", err)
+		srv.Close()
+		return 1
+	}
+	defer stopEtcd()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -3,13 +3,15 @@
 // resume (SIGSTOP/SIGCONT), restart with the data directory kept or
 // wiped, and network partitions of any shape.
 //
-// Partitions are made with one TCP proxy per ordered pair of members
-// ([Link]): member i's --peers (and --observers) name, for every other
-// member j, the address of the proxy i→j, which forwards to j's real
-// --peer-addr. Raft messages from i to j travel only on connections i
-// dials, so cutting the links i→j and j→i separates the pair completely,
-// while client ports stay reachable (a partitioned member still has its
-// clients, as in a real network split between servers).
+// Partitions are made with a TCP proxy in front of every member's peer
+// port ([Door]): --peers (and --observers) name, for every member j, the
+// address of j's door, which forwards to j's real --peer-addr. The door
+// tells which member dialled from the peer handshake and applies the
+// state of the directed [Link] from that member to j. Raft messages from i
+// to j travel only on connections i dials, so cutting the links i→j and
+// j→i separates the pair completely, while client ports stay reachable (a
+// partitioned member still has its clients, as in a real network split
+// between servers).
 //
 // Every process is started by this package and signalled only by its own
 // PID. Nothing here asserts on time: waits take generous deadlines and
@@ -86,6 +88,7 @@ type Cluster struct {
 	opts    Options
 	bin     string
 	links   map[[2]int]*Link
+	doors   map[int]*Door
 }
 
 // Start starts every member of a new ensemble; it does not wait for a
@@ -113,7 +116,7 @@ func Start(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{opts: opts, bin: bin, links: map[[2]int]*Link{}}
+	c := &Cluster{opts: opts, bin: bin, links: map[[2]int]*Link{}, doors: map[int]*Door{}}
 	for i := range n {
 		id := i + 1
 		dir := filepath.Join(opts.Dir, fmt.Sprintf("m%d", id))
@@ -126,17 +129,18 @@ func Start(opts Options) (*Cluster, error) {
 		}
 		c.Members = append(c.Members, m)
 	}
-	for _, a := range c.Members {
-		for _, b := range c.Members {
-			if a == b {
-				continue
+	for _, b := range c.Members {
+		to := b.ID
+		d, err := NewDoor(to, "127.0.0.1:0", b.PeerAddr, func(from int) *Link { return c.links[[2]int{from, to}] })
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.doors[to] = d
+		for _, a := range c.Members {
+			if a != b {
+				c.links[[2]int{a.ID, to}] = &Link{From: a.ID, To: to, door: d}
 			}
-			l, err := NewLink(a.ID, b.ID, "127.0.0.1:0", b.PeerAddr)
-			if err != nil {
-				c.Close()
-				return nil, err
-			}
-			c.links[[2]int{a.ID, b.ID}] = l
 		}
 	}
 	for _, m := range c.Members {
@@ -186,10 +190,13 @@ func StartT(t testing.TB, opts Options) *Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("%s", c.Tails(60))
-		}
 		c.Close()
+		if t.Failed() {
+			t.Logf("%s", c.Tails(30))
+			if dir, err := c.KeepLogs(); err == nil {
+				t.Logf("faults: member logs kept in %s", dir)
+			}
+		}
 	})
 	return c
 }
@@ -235,7 +242,7 @@ func (c *Cluster) Addrs() []string {
 // ConnectString is Addrs joined by commas.
 func (c *Cluster) ConnectString() string { return strings.Join(c.Addrs(), ",") }
 
-// Link returns the proxy member from dials to reach member to.
+// Link returns the link from member from to member to.
 func (c *Cluster) Link(from, to int) *Link { return c.links[[2]int{from, to}] }
 
 // Args returns member m's command line (without the binary).
@@ -247,11 +254,7 @@ func (m *Member) Args() []string {
 			if o.Observer != observers {
 				continue
 			}
-			addr := o.PeerAddr
-			if o != m {
-				addr = c.Link(m.ID, o.ID).Addr
-			}
-			parts = append(parts, fmt.Sprintf("%d=%s", o.ID, addr))
+			parts = append(parts, fmt.Sprintf("%d=%s", o.ID, c.doors[o.ID].Addr))
 		}
 		return strings.Join(parts, ",")
 	}
@@ -746,8 +749,8 @@ func (c *Cluster) Close() {
 			m.wait(30 * time.Second)
 		}
 	}
-	for _, l := range c.links {
-		l.Close()
+	for _, d := range c.doors {
+		d.Close()
 	}
 }
 
@@ -771,4 +774,19 @@ func (c *Cluster) Tails(n int) string {
 		fmt.Fprintf(&b, "---- member %d (%s) last %d lines of %s\n%s\n", m.ID, m.ClientAddr, n, m.LogFile, m.Tail(n))
 	}
 	return b.String()
+}
+
+// KeepLogs copies every member's log to a new directory under the system
+// temporary directory (which outlives the test) and returns it.
+func (c *Cluster) KeepLogs() (string, error) {
+	dir, err := os.MkdirTemp("", "paddock-ensemble-logs-")
+	if err != nil {
+		return "", err
+	}
+	for _, m := range c.Members {
+		if b, err := os.ReadFile(m.LogFile); err == nil {
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("member%d.log", m.ID)), b, 0o644)
+		}
+	}
+	return dir, nil
 }

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -37,22 +38,62 @@ func (s LinkState) String() string {
 	return "?"
 }
 
-// Link is a TCP proxy for one directed peer link: member From dials Addr
-// believing it is member To's peer port, and the proxy forwards to
-// Target. Raft traffic from From to To travels on connections From dials,
-// so blocking the links From→To and To→From both cuts the pair apart.
+// Link is the state of one directed peer link, From → To: the
+// connections member From dials to member To. Raft messages from i to j
+// travel only on connections i dials, so cutting both i→j and j→i
+// separates the pair completely.
 type Link struct {
 	From, To int
-	// Addr is where the proxy listens (what From dials).
-	Addr string
-	// Target is To's real peer address.
+	door     *Door
+
+	mu    sync.Mutex
+	state LinkState
+}
+
+// State returns the link's current state.
+func (l *Link) State() LinkState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state
+}
+
+// Set changes the link's state. Moving to LinkDown closes the link's open
+// connections; moving to LinkBlackhole keeps them open but silently drops
+// what they carry from then on; moving back to LinkUp closes connections
+// a blackhole held (their streams lost bytes) so that both ends reconnect.
+func (l *Link) Set(s LinkState) {
+	l.mu.Lock()
+	old := l.state
+	l.state = s
+	l.mu.Unlock()
+	if s != old && s != LinkBlackhole {
+		l.door.kick(l.From)
+	}
+}
+
+// Door is the TCP proxy in front of one member's peer port: every other
+// member dials Addr to reach member To, and the proxy forwards to Target
+// (To's real --peer-addr). It learns which member dialled from the
+// connection's first frame (the peer handshake: a frame header, then
+// "PDKPEER\x00", version, kind, and the dialer's id; see
+// replication/doc.go) and applies the state of the link From→To. A
+// connection whose first frame is not a handshake has no known source; it
+// is let through only while every link into To is up.
+//
+// One front door per member, rather than one proxy per ordered pair,
+// because members learn each other's peer addresses from the replicated
+// membership: all members must dial the same address for a given peer.
+type Door struct {
+	To     int
+	Addr   string
 	Target string
+	// link returns the link from → To (nil for an unknown source).
+	link func(from int) *Link
 
 	ln net.Listener
 
 	mu     sync.Mutex
-	state  LinkState
-	conns  map[*pipe]struct{}
+	conns  map[*pipe]int // open connections and their source member
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -90,81 +131,88 @@ func (p *pipe) attach(b net.Conn) bool {
 	return true
 }
 
-// NewLink listens on listenAddr ("127.0.0.1:0" for a free port) and
-// forwards connections to target.
-func NewLink(from, to int, listenAddr, target string) (*Link, error) {
+// NewDoor listens on listenAddr ("127.0.0.1:0" for a free port) and
+// forwards to target according to link(from).State().
+func NewDoor(to int, listenAddr, target string, link func(from int) *Link) (*Door, error) {
 	ln, err := net.Listen("tcp", listenAddr)
 	if err != nil {
 		return nil, err
 	}
-	l := &Link{From: from, To: to, Addr: ln.Addr().String(), Target: target, ln: ln,
-		conns: map[*pipe]struct{}{}}
-	l.wg.Add(1)
-	go l.acceptLoop()
-	return l, nil
+	d := &Door{To: to, Addr: ln.Addr().String(), Target: target, link: link, ln: ln, conns: map[*pipe]int{}}
+	d.wg.Add(1)
+	go d.acceptLoop()
+	return d, nil
 }
 
-// State returns the link's current state.
-func (l *Link) State() LinkState {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.state
-}
-
-// Set changes the link's state. Moving to LinkDown closes every open
-// connection; moving to LinkBlackhole keeps them open but silently drops
-// what they carry from then on; moving back to LinkUp closes connections a
-// blackhole held (their streams lost bytes) so that both ends reconnect.
-func (l *Link) Set(s LinkState) {
-	l.mu.Lock()
-	old := l.state
-	l.state = s
-	var victims []*pipe
-	if s != old && s != LinkBlackhole {
-		for p := range l.conns {
-			victims = append(victims, p)
-			delete(l.conns, p)
+// state is the state that applies to a connection from member from (0:
+// unknown source, the worst state of any link into this door).
+func (d *Door) state(from int) LinkState {
+	if l := d.link(from); l != nil {
+		return l.State()
+	}
+	worst := LinkUp
+	for id := 1; id <= 255; id++ {
+		l := d.link(id)
+		if l == nil {
+			continue
+		}
+		if s := l.State(); s > worst {
+			worst = s
 		}
 	}
-	l.mu.Unlock()
+	return worst
+}
+
+// kick closes every open connection from member from (and those of
+// unknown source).
+func (d *Door) kick(from int) {
+	d.mu.Lock()
+	var victims []*pipe
+	for p, f := range d.conns {
+		if f == from || f == 0 {
+			victims = append(victims, p)
+			delete(d.conns, p)
+		}
+	}
+	d.mu.Unlock()
 	for _, p := range victims {
 		p.close()
 	}
 }
 
-// Conns reports how many proxied connections are open.
-func (l *Link) Conns() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.conns)
+// Conns reports how many connections the door holds open.
+func (d *Door) Conns() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.conns)
 }
 
 // Close stops the proxy and closes every connection.
-func (l *Link) Close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+func (d *Door) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
 		return nil
 	}
-	l.closed = true
+	d.closed = true
 	var victims []*pipe
-	for p := range l.conns {
+	for p := range d.conns {
 		victims = append(victims, p)
-		delete(l.conns, p)
+		delete(d.conns, p)
 	}
-	l.mu.Unlock()
-	err := l.ln.Close()
+	d.mu.Unlock()
+	err := d.ln.Close()
 	for _, p := range victims {
 		p.close()
 	}
-	l.wg.Wait()
+	d.wg.Wait()
 	return err
 }
 
-func (l *Link) acceptLoop() {
-	defer l.wg.Done()
+func (d *Door) acceptLoop() {
+	defer d.wg.Done()
 	for {
-		c, err := l.ln.Accept()
+		c, err := d.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -172,71 +220,111 @@ func (l *Link) acceptLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		l.mu.Lock()
-		state, closed := l.state, l.closed
-		p := &pipe{a: c}
-		if !closed && state != LinkDown {
-			l.conns[p] = struct{}{}
-		}
-		l.mu.Unlock()
-		switch {
-		case closed || state == LinkDown:
-			c.Close()
-		case state == LinkBlackhole:
-			// Held open, never answered; drained so the sender's
-			// writes do not fail fast. Closed by Set or Close.
-			l.wg.Add(1)
-			go func() {
-				defer l.wg.Done()
-				io.Copy(io.Discard, c)
-				l.forget(p)
-				p.close()
-			}()
-		default:
-			l.wg.Add(1)
-			go l.forward(p)
-		}
+		d.wg.Add(1)
+		go d.serve(c)
 	}
 }
 
-func (l *Link) forget(p *pipe) {
-	l.mu.Lock()
-	delete(l.conns, p)
-	l.mu.Unlock()
+// peerMagic opens the payload of a Paddock peer handshake.
+const peerMagic = "PDKPEER\x00"
+
+// readHello reads the connection's first frame and returns its bytes and
+// the dialer's id (0 if it is not a handshake).
+func readHello(c net.Conn) ([]byte, int, error) {
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	hdr := make([]byte, 9) // uint32 length, uint32 crc, uint8 type
+	if _, err := io.ReadFull(c, hdr); err != nil {
+		return nil, 0, err
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	if n > 4<<10 { // not a handshake: forward as is
+		return hdr, 0, nil
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(c, payload); err != nil {
+		return nil, 0, err
+	}
+	buf := append(hdr, payload...)
+	// payload: magic(8) version(2) kind(1) from(8) to(8) ...
+	if len(payload) < 27 || string(payload[:8]) != peerMagic {
+		return buf, 0, nil
+	}
+	from := binary.BigEndian.Uint64(payload[11:19])
+	if from > 1<<16 {
+		return buf, 0, nil
+	}
+	return buf, int(from), nil
 }
 
-func (l *Link) forward(p *pipe) {
-	defer l.wg.Done()
-	b, err := net.DialTimeout("tcp", l.Target, 3*time.Second)
+func (d *Door) serve(c net.Conn) {
+	defer d.wg.Done()
+	first, from, err := readHello(c)
 	if err != nil {
-		l.forget(p)
-		p.close()
+		c.Close()
 		return
 	}
-	if !p.attach(b) { // the link went down while dialling
+	p := &pipe{a: c}
+	d.mu.Lock()
+	closed := d.closed
+	if !closed {
+		d.conns[p] = from
+	}
+	d.mu.Unlock()
+	forget := func() {
+		d.mu.Lock()
+		delete(d.conns, p)
+		d.mu.Unlock()
+		p.close()
+	}
+	if closed {
+		c.Close()
+		return
+	}
+	switch d.state(from) {
+	case LinkDown:
+		forget()
+		return
+	case LinkBlackhole:
+		// Held open, never answered; drained so the sender's writes
+		// do not fail fast. Closed by a state change or Close.
+		io.Copy(io.Discard, c)
+		forget()
+		return
+	}
+	b, err := net.DialTimeout("tcp", d.Target, 3*time.Second)
+	if err != nil {
+		forget()
+		return
+	}
+	if !p.attach(b) { // the link changed state while dialling
 		b.Close()
 		return
 	}
 	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
+	cp := func(dst, src net.Conn, pending []byte) {
+		defer func() { done <- struct{}{} }()
+		if len(pending) > 0 {
+			if _, err := dst.Write(pending); err != nil {
+				return
+			}
+		}
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := src.Read(buf)
-			if n > 0 && l.State() == LinkUp {
+			if n > 0 && d.state(from) == LinkUp {
 				if _, werr := dst.Write(buf[:n]); werr != nil {
-					break
+					return
 				}
 			}
 			if err != nil {
-				break
+				return
 			}
 		}
-		done <- struct{}{}
 	}
-	go cp(b, p.a)
-	go cp(p.a, b)
+	go cp(b, c, first)
+	go cp(c, b, nil)
 	<-done
-	l.forget(p)
-	p.close()
+	forget()
 	<-done
 }

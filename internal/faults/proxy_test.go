@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bufio"
+	"encoding/binary"
 	"io"
 	"net"
 	"strings"
@@ -9,7 +10,8 @@ import (
 	"time"
 )
 
-// echoServer answers every line with the same line.
+// echoServer answers every line with the same line, after swallowing the
+// handshake frame.
 func echoServer(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -22,10 +24,42 @@ func echoServer(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			go func() { io.Copy(c, c); c.Close() }()
+			go func() {
+				if _, _, err := readHello(c); err == nil {
+					io.Copy(c, c)
+				}
+				c.Close()
+			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// hello builds a peer handshake frame from member from.
+func hello(from, to uint64) []byte {
+	p := []byte(peerMagic)
+	p = binary.BigEndian.AppendUint16(p, 1)
+	p = append(p, 1)
+	p = binary.BigEndian.AppendUint64(p, from)
+	p = binary.BigEndian.AppendUint64(p, to)
+	p = append(p, 0, 0) // empty cluster string
+	hdr := make([]byte, 9)
+	binary.BigEndian.PutUint32(hdr, uint32(len(p)))
+	hdr[8] = 1
+	return append(hdr, p...)
+}
+
+func dialFrom(t *testing.T, addr string, from int) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(hello(uint64(from), 9)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // roundTrip sends a line and waits up to d for its echo.
@@ -44,78 +78,68 @@ func roundTrip(c net.Conn, d time.Duration) error {
 	return nil
 }
 
-func TestLinkStates(t *testing.T) {
+func TestDoorLinks(t *testing.T) {
 	target := echoServer(t)
-	l, err := NewLink(1, 2, "127.0.0.1:0", target)
+	links := map[int]*Link{}
+	d, err := NewDoor(9, "127.0.0.1:0", target, func(from int) *Link { return links[from] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer d.Close()
+	links[1] = &Link{From: 1, To: 9, door: d}
+	links[2] = &Link{From: 2, To: 9, door: d}
 
-	c, err := net.Dial("tcp", l.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := roundTrip(c, 5*time.Second); err != nil {
-		t.Fatalf("up: %v", err)
+	c1, c2 := dialFrom(t, d.Addr, 1), dialFrom(t, d.Addr, 2)
+	for _, c := range []net.Conn{c1, c2} {
+		if err := roundTrip(c, 5*time.Second); err != nil {
+			t.Fatalf("up: %v", err)
+		}
 	}
 
-	// Down: the open connection is closed, new ones are refused (closed
-	// at once).
-	l.Set(LinkDown)
-	if err := roundTrip(c, 5*time.Second); err == nil {
+	// Down 1→9: member 1's connection is closed and new ones refused;
+	// member 2 is unaffected.
+	links[1].Set(LinkDown)
+	if err := roundTrip(c1, 5*time.Second); err == nil {
 		t.Fatal("down: open connection still forwards")
 	}
-	c2, err := net.Dial("tcp", l.Addr)
-	if err == nil {
-		if err := roundTrip(c2, 5*time.Second); err == nil {
-			t.Fatal("down: new connection forwards")
-		}
-		c2.Close()
+	if err := roundTrip(dialFrom(t, d.Addr, 1), 5*time.Second); err == nil {
+		t.Fatal("down: new connection forwards")
+	}
+	if err := roundTrip(c2, 5*time.Second); err != nil {
+		t.Fatalf("other link: %v", err)
 	}
 
 	// Up again.
-	l.Set(LinkUp)
-	c3, err := net.Dial("tcp", l.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c3.Close()
+	links[1].Set(LinkUp)
+	c3 := dialFrom(t, d.Addr, 1)
 	if err := roundTrip(c3, 5*time.Second); err != nil {
 		t.Fatalf("healed: %v", err)
 	}
 
 	// Blackhole: the connection stays open but nothing comes back.
-	l.Set(LinkBlackhole)
+	links[1].Set(LinkBlackhole)
 	if err := roundTrip(c3, 300*time.Millisecond); err == nil {
 		t.Fatal("blackhole: bytes came back")
 	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
 		t.Fatalf("blackhole: want a timeout, got %v", err)
 	}
-	c4, err := net.Dial("tcp", l.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c4.Close()
-	if err := roundTrip(c4, 300*time.Millisecond); err == nil {
+	if err := roundTrip(dialFrom(t, d.Addr, 1), 300*time.Millisecond); err == nil {
 		t.Fatal("blackhole: new connection answered")
 	}
+	// An unknown source is cut while any link into the door is cut.
+	if err := roundTrip(dialFrom(t, d.Addr, 7), 300*time.Millisecond); err == nil {
+		t.Fatal("unknown source let through during a partition")
+	}
 	// Healing a blackhole closes what it held, so both ends reconnect.
-	l.Set(LinkUp)
+	links[1].Set(LinkUp)
 	if err := roundTrip(c3, 5*time.Second); err == nil {
 		t.Fatal("held connection survived the heal")
 	}
-	c5, err := net.Dial("tcp", l.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c5.Close()
-	if err := roundTrip(c5, 5*time.Second); err != nil {
+	if err := roundTrip(dialFrom(t, d.Addr, 1), 5*time.Second); err != nil {
 		t.Fatalf("after blackhole: %v", err)
 	}
-	if err := WaitFor(5*time.Second, "one connection", func() bool { return l.Conns() == 1 }); err != nil {
-		t.Fatalf("%v: %d conns", err, l.Conns())
+	if err := roundTrip(dialFrom(t, d.Addr, 7), 5*time.Second); err != nil {
+		t.Fatalf("unknown source after heal: %v", err)
 	}
 }
 

@@ -15,19 +15,19 @@ type FaultKind string
 // runs (the member that reports Mode: leader then, or a random member if
 // none does).
 const (
-	KillLeader        FaultKind = "kill-leader"         // kill -9 the leader
-	KillMinority      FaultKind = "kill-minority"       // kill -9 a random minority (may include the leader)
-	PauseLeader       FaultKind = "pause-leader"        // SIGSTOP the leader
-	PauseMinority     FaultKind = "pause-minority"      // SIGSTOP a random minority
-	PartitionMinority FaultKind = "partition-minority"  // cut a random minority from the rest
-	IsolateLeader     FaultKind = "isolate-leader"      // cut the leader from everyone
-	SplitNoMajority   FaultKind = "split-no-majority"   // cut into groups none of which is a majority
-	KillMajority      FaultKind = "kill-majority"       // kill -9 a majority (unavailable until restart)
-	RestartKept       FaultKind = "restart-kept"        // kill -9 then start a random member, data kept
-	RestartWiped      FaultKind = "restart-wiped"       // kill -9 a non-leader, wipe its data dir, start it
-	RestartDead       FaultKind = "restart-dead"        // start every dead member (data kept)
-	ResumeAll         FaultKind = "resume-all"          // SIGCONT every paused member
-	HealNetwork       FaultKind = "heal-network"        // restore every link
+	KillLeader        FaultKind = "kill-leader"        // kill -9 the leader
+	KillMinority      FaultKind = "kill-minority"      // kill -9 a random minority (may include the leader)
+	PauseLeader       FaultKind = "pause-leader"       // SIGSTOP the leader
+	PauseMinority     FaultKind = "pause-minority"     // SIGSTOP a random minority
+	PartitionMinority FaultKind = "partition-minority" // cut a random minority from the rest
+	IsolateLeader     FaultKind = "isolate-leader"     // cut the leader from everyone
+	SplitNoMajority   FaultKind = "split-no-majority"  // cut into groups none of which is a majority
+	KillMajority      FaultKind = "kill-majority"      // kill -9 a majority (unavailable until restart)
+	RestartKept       FaultKind = "restart-kept"       // kill -9 then start a random member, data kept
+	RestartWiped      FaultKind = "restart-wiped"      // kill -9 a non-leader, wipe its data dir, start it
+	RestartDead       FaultKind = "restart-dead"       // start every dead member (data kept)
+	ResumeAll         FaultKind = "resume-all"         // SIGCONT every paused member
+	HealNetwork       FaultKind = "heal-network"       // restore every link
 )
 
 // Step is one action of a schedule, taken After the previous one.

@@ -70,6 +70,7 @@ type Server struct {
 
 	opts Options
 	t    testing.TB
+	base string // StartMain's directory, removed by RemoveAll
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paddockhq/paddock/bench"
+	"github.com/paddockhq/paddock/server"
+)
+
+// TestBenchSmoke runs `paddock bench` for a couple of seconds against an
+// in-process server, every workload briefly, and checks that the JSON
+// lines parse, count operations and report no errors.
+func TestBenchSmoke(t *testing.T) {
+	srv, err := server.New(server.Config{
+		ListenAddr: "127.0.0.1:0",
+		DataDir:    t.TempDir(),
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+		<-done
+	})
+
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "-servers", srv.Addr().String(),
+		"-workload", strings.Join(bench.Workloads, ","), "-clients", "3",
+		"-duration", "200ms", "-keys", "200", "-children", "50", "-multi", "3",
+		"-o", "json", "-progress", "off"}
+	start := time.Now()
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("paddock bench exited %d\nstderr:\n%s", code, stderr.String())
+	}
+	t.Logf("%d workloads in %v", len(bench.Workloads), time.Since(start).Round(time.Millisecond))
+
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		var r bench.Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
+		}
+		seen[r.Workload] = true
+		if r.Ops <= 0 || r.OpsPerSec <= 0 {
+			t.Errorf("%s: no operations: %s", r.Workload, sc.Text())
+		}
+		if r.ErrorCount != 0 || len(r.Errors) != 0 {
+			t.Errorf("%s: errors: %v", r.Workload, r.Errors)
+		}
+		if r.Clients != 3 || r.Latency.P50 <= 0 || r.Latency.Max < r.Latency.P99 || r.Latency.P99 < r.Latency.P50 {
+			t.Errorf("%s: implausible summary: %s", r.Workload, sc.Text())
+		}
+	}
+	for _, w := range bench.Workloads {
+		if !seen[w] {
+			t.Errorf("no result for workload %s", w)
+		}
+	}
+}
+
+// TestBenchFlags checks that bad flags are refused with exit code 2.
+func TestBenchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-workload", "nope"},
+		{"-clients", "0"},
+		{"-o", "xml"},
+		{"-root", "/"},
+		{"-read-ratio", "1.5"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(append([]string{"bench"}, args...), &stdout, &stderr); code != 2 {
+			t.Errorf("bench %v: exit %d, want 2 (stderr %q)", args, code, stderr.String())
+		}
+	}
+}

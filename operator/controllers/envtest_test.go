@@ -1,0 +1,404 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/paddockhq/paddock/internal/k8sharness"
+	"github.com/paddockhq/paddock/operator"
+	"github.com/paddockhq/paddock/operator/api/v1alpha1"
+	"github.com/paddockhq/paddock/operator/controllers"
+)
+
+// fakeEnsemble plays the servers: what each member says about itself and
+// what /zookeeper/config holds. The Kubernetes side is real (a
+// kube-apiserver and etcd started by envtest); only the ZooKeeper
+// protocol is scripted, since envtest runs no kubelet.
+type fakeEnsemble struct {
+	mu        sync.Mutex
+	members   map[string]controllers.MemberInfo // by host
+	conf      controllers.Membership
+	reconfigs []string
+}
+
+func (f *fakeEnsemble) Member(_ context.Context, host string) (controllers.MemberInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.members[host]
+	if !ok {
+		return m, fmt.Errorf("%s: connection refused", host)
+	}
+	return m, nil
+}
+
+func (f *fakeEnsemble) Config(context.Context, []string, string) (controllers.Membership, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.conf.Known {
+		return f.conf, fmt.Errorf("no quorum")
+	}
+	return f.conf, nil
+}
+
+func (f *fakeEnsemble) Reconfig(_ context.Context, _ []string, password string, joining []string, leaving []uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if password == "" {
+		return fmt.Errorf("not authorized")
+	}
+	f.reconfigs = append(f.reconfigs, fmt.Sprintf("+%v-%v", joining, leaving))
+	return nil
+}
+
+func (f *fakeEnsemble) TransferLeadership(context.Context, string, uint64) error { return nil }
+
+func (f *fakeEnsemble) set(fn func(f *fakeEnsemble)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// startEnv starts kube-apiserver + etcd (envtest, binaries from
+// internal/k8sharness; nothing is downloaded) with the generated CRDs, and
+// the operator's manager against it.
+func startEnv(t *testing.T, ens controllers.Ensemble) client.Client {
+	assets := k8sharness.EnvtestAssets(t) // skips, or fails with CI=true, without the binaries
+	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(repoRoot(), "deploy", "crds")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	env.ControlPlane.GetAPIServer().Configure().Set("endpoint-reconciler-type", "none")
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("envtest: %v", err)
+	}
+	t.Cleanup(func() { env.Stop() })
+	mgr, err := operator.NewManager(operator.Options{
+		Config: cfg, MetricsAddr: "0", LeaderElection: false, Ensemble: ens, Image: "paddock:test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	c, err := client.New(cfg, client.Options{Scheme: operator.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func eventually(t *testing.T, what string, f func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, why := f()
+		if ok {
+			return
+		}
+		last = why
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within 30s: %s", what, last)
+}
+
+// makePods plays kubelet and the StatefulSet controller: it creates the
+// pods of ids with the StatefulSet's labels and marks them running and
+// ready (or not).
+func makePods(t *testing.T, c client.Client, pc *v1alpha1.PaddockCluster, rev string, ready map[uint64]bool) {
+	t.Helper()
+	ctx := context.Background()
+	for id, r := range ready {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: controllers.PodName(pc, id), Namespace: pc.Namespace, Labels: map[string]string{
+				controllers.LabelName: "paddock", controllers.LabelInstance: pc.Name, controllers.LabelComponent: "voter",
+				controllers.LabelPodIndex: fmt.Sprint(id), appsv1.ControllerRevisionHashLabelKey: rev,
+			}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "paddock", Image: "paddock:test"}}},
+		}
+		if err := c.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		status := corev1.ConditionFalse
+		if r {
+			status = corev1.ConditionTrue
+		}
+		p.Status = corev1.PodStatus{
+			Phase:      corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.Now()}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "paddock", Ready: r, Image: "paddock:test",
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}},
+		}
+		if err := c.Status().Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestClusterLifecycle(t *testing.T) {
+	ens := &fakeEnsemble{members: map[string]controllers.MemberInfo{}}
+	c := startEnv(t, ens)
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "zk-test"}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	pc := &v1alpha1.PaddockCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "zk", Namespace: ns.Name},
+		Spec: v1alpha1.PaddockClusterSpec{
+			Replicas:  3,
+			ZooCfg:    map[string]string{"tickTime": "1000"},
+			Placement: v1alpha1.PlacementSpec{ZoneSpread: "topology.kubernetes.io/zone"},
+		},
+	}
+	if err := c.Create(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(pc)
+
+	// The CR becomes a StatefulSet, Services, a PDB, ConfigMaps, a
+	// ServiceAccount and the auth Secret.
+	var sts appsv1.StatefulSet
+	eventually(t, "StatefulSet", func() (bool, string) {
+		err := c.Get(ctx, types.NamespacedName{Namespace: ns.Name, Name: "zk"}, &sts)
+		return err == nil, fmt.Sprint(err)
+	})
+	if err := c.Get(ctx, key, pc); err != nil {
+		t.Fatal(err)
+	}
+	checkStatefulSet(t, pc, &sts)
+	var hs, cs corev1.Service
+	mustGet(t, c, ns.Name, "zk-hs", &hs)
+	if !hs.Spec.PublishNotReadyAddresses || hs.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("headless service: publishNotReadyAddresses=%v clusterIP=%q", hs.Spec.PublishNotReadyAddresses, hs.Spec.ClusterIP)
+	}
+	mustGet(t, c, ns.Name, "zk-client", &cs)
+	if len(cs.Spec.Ports) != 1 || cs.Spec.Ports[0].Port != 2181 {
+		t.Errorf("client service ports %v", cs.Spec.Ports)
+	}
+	var pdb policyv1.PodDisruptionBudget
+	mustGet(t, c, ns.Name, "zk", &pdb)
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("PDB maxUnavailable %v", pdb.Spec.MaxUnavailable)
+	}
+	var cfg, members corev1.ConfigMap
+	mustGet(t, c, ns.Name, "zk-config", &cfg)
+	if z := cfg.Data["zoo.cfg"]; !strings.Contains(z, "tickTime=1000\n") || !strings.Contains(z, "reconfigEnabled=true\n") {
+		t.Errorf("zoo.cfg:\n%s", z)
+	}
+	mustGet(t, c, ns.Name, "zk-members", &members)
+	wantPeers := "1=zk-1.zk-hs.zk-test.svc.cluster.local:2888;zk-1.zk-hs.zk-test.svc.cluster.local:2181,2=zk-2.zk-hs"
+	if !strings.HasPrefix(members.Data["PADDOCK_PEERS"], wantPeers) || members.Data["PADDOCK_JOIN"] != "false" {
+		t.Errorf("members before bootstrap: %v", members.Data)
+	}
+	var sa corev1.ServiceAccount
+	mustGet(t, c, ns.Name, "zk-paddock", &sa)
+	var auth corev1.Secret
+	mustGet(t, c, ns.Name, "zk-auth", &auth)
+	if pw := string(auth.Data["password"]); pw == "" || string(auth.Data["superDigest"]) != controllers.SuperDigest(pw) {
+		t.Errorf("auth secret: %v", auth.Data)
+	}
+	if pc.Status.ClusterID == "" || !strings.HasPrefix(pc.Status.ClusterID, "zk-test-zk-") {
+		t.Errorf("clusterID %q", pc.Status.ClusterID)
+	}
+	eventually(t, "Bootstrapping phase", func() (bool, string) {
+		c.Get(ctx, key, pc)
+		return pc.Status.Phase == v1alpha1.PhaseBootstrap, string(pc.Status.Phase)
+	})
+
+	// The members come up and elect member 1.
+	sts.Status = appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: 3, UpdateRevision: "rev1", CurrentRevision: "rev1"}
+	if err := c.Status().Update(ctx, &sts); err != nil {
+		t.Fatal(err)
+	}
+	makePods(t, c, pc, "rev1", map[uint64]bool{1: true, 2: true, 3: true})
+	ens.set(func(f *fakeEnsemble) {
+		for id, role := range map[uint64]string{1: "leader", 2: "follower", 3: "follower"} {
+			f.members[controllers.MemberHost(pc, id)] = controllers.MemberInfo{Role: role, Zxid: 0x100000010 - int64(id) + 1}
+		}
+		f.conf = controllers.Membership{Known: true, Voters: map[uint64]bool{1: true, 2: true, 3: true}, Observers: map[uint64]bool{}, Version: "100000000"}
+	})
+	eventually(t, "Running with a leader", func() (bool, string) {
+		c.Get(ctx, key, pc)
+		return pc.Status.Phase == v1alpha1.PhaseRunning && pc.Status.Leader == "zk-1" && pc.Status.ReadyReplicas == 3 &&
+			pc.Status.DataBootstrapped, fmt.Sprintf("%+v", pc.Status)
+	})
+	if !meta.IsStatusConditionTrue(pc.Status.Conditions, v1alpha1.ConditionAvailable) {
+		t.Errorf("Available not true: %+v", pc.Status.Conditions)
+	}
+	if len(pc.Status.Members) != 3 || pc.Status.Members[2].Lag != 2 || pc.Status.Members[0].Role != "leader" {
+		t.Errorf("members: %+v", pc.Status.Members)
+	}
+	mustGet(t, c, ns.Name, "zk-members", &members)
+	if members.Data["PADDOCK_JOIN"] != "true" || members.Annotations[controllers.AnnBootstrapped] != "true" {
+		t.Errorf("members after bootstrap: %v %v", members.Data, members.Annotations)
+	}
+
+	// Two members fail; a scale to 1 would remove member 3 (ready) and
+	// leave {1,2} with one ready: refused with a condition, nothing done.
+	var p1, p2 corev1.Pod
+	for _, p := range []*corev1.Pod{&p1, &p2} {
+		name := "zk-1"
+		if p == &p2 {
+			name = "zk-2"
+		}
+		mustGet(t, c, ns.Name, name, p)
+		p.Status.Conditions[0].Status = corev1.ConditionFalse
+		if err := c.Status().Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ens.set(func(f *fakeEnsemble) {
+		f.members[controllers.MemberHost(pc, 1)] = controllers.MemberInfo{Role: "follower"}
+		f.members[controllers.MemberHost(pc, 3)] = controllers.MemberInfo{Role: "leader", Zxid: 0x100000010}
+	})
+	if err := c.Get(ctx, key, pc); err != nil {
+		t.Fatal(err)
+	}
+	pc.Spec.Replicas = 1
+	if err := c.Update(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ScaleRefused", func() (bool, string) {
+		c.Get(ctx, key, pc)
+		cond := meta.FindStatusCondition(pc.Status.Conditions, v1alpha1.ConditionDegraded)
+		return cond != nil && cond.Status == metav1.ConditionTrue && cond.Reason == v1alpha1.ReasonScaleRefused,
+			fmt.Sprintf("%+v", pc.Status.Conditions)
+	})
+	if pc.Status.Phase != v1alpha1.PhaseDegraded {
+		t.Errorf("phase %s", pc.Status.Phase)
+	}
+	ens.mu.Lock()
+	if len(ens.reconfigs) != 0 {
+		t.Errorf("reconfig attempted: %v", ens.reconfigs)
+	}
+	ens.mu.Unlock()
+	mustGet(t, c, ns.Name, "zk", &sts)
+	if *sts.Spec.Replicas != 3 {
+		t.Errorf("StatefulSet scaled to %d", *sts.Spec.Replicas)
+	}
+
+	// They recover: the scale proceeds with member 3 removed by reconfig
+	// first (it leads: leadership handed over before).
+	for _, p := range []*corev1.Pod{&p1, &p2} {
+		mustGet(t, c, ns.Name, p.Name, p)
+		p.Status.Conditions[0].Status = corev1.ConditionTrue
+		if err := c.Status().Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ens.set(func(f *fakeEnsemble) {
+		f.members[controllers.MemberHost(pc, 1)] = controllers.MemberInfo{Role: "leader", Zxid: 0x100000010}
+		f.members[controllers.MemberHost(pc, 3)] = controllers.MemberInfo{Role: "follower", Zxid: 0x100000010}
+	})
+	eventually(t, "reconfig removes member 3", func() (bool, string) {
+		ens.mu.Lock()
+		defer ens.mu.Unlock()
+		return len(ens.reconfigs) > 0 && ens.reconfigs[0] == "+[]-[3]", fmt.Sprint(ens.reconfigs)
+	})
+	ens.set(func(f *fakeEnsemble) {
+		delete(f.conf.Voters, 3)
+		f.members[controllers.MemberHost(pc, 3)] = controllers.MemberInfo{Role: "removed"}
+	})
+	eventually(t, "StatefulSet shrinks after the reconfig", func() (bool, string) {
+		mustGet(t, c, ns.Name, "zk", &sts)
+		return *sts.Spec.Replicas == 2, fmt.Sprint(*sts.Spec.Replicas)
+	})
+}
+
+func mustGet(t *testing.T, c client.Client, ns, name string, obj client.Object) {
+	t.Helper()
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
+		t.Fatalf("get %T %s: %v", obj, name, err)
+	}
+}
+
+func checkStatefulSet(t *testing.T, pc *v1alpha1.PaddockCluster, sts *appsv1.StatefulSet) {
+	t.Helper()
+	s := sts.Spec
+	if *s.Replicas != 3 || s.PodManagementPolicy != appsv1.ParallelPodManagement ||
+		s.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType || s.Ordinals == nil || s.Ordinals.Start != 1 ||
+		s.ServiceName != "zk-hs" {
+		t.Errorf("statefulset spec: replicas=%d policy=%s update=%s ordinals=%v svc=%s", *s.Replicas, s.PodManagementPolicy,
+			s.UpdateStrategy.Type, s.Ordinals, s.ServiceName)
+	}
+	if len(sts.OwnerReferences) != 1 || sts.OwnerReferences[0].Name != "zk" {
+		t.Errorf("owner %v", sts.OwnerReferences)
+	}
+	ps := s.Template.Spec
+	ctr := ps.Containers[0]
+	env := map[string]corev1.EnvVar{}
+	for _, e := range ctr.Env {
+		env[e.Name] = e
+	}
+	if f := env["PADDOCK_SERVER_ID"].ValueFrom; f == nil || f.FieldRef.FieldPath != "metadata.labels['apps.kubernetes.io/pod-index']" {
+		t.Errorf("server id env %+v", env["PADDOCK_SERVER_ID"])
+	}
+	if env["PADDOCK_CLUSTER_ID"].Value != pc.Status.ClusterID && env["PADDOCK_CLUSTER_ID"].Value == "" {
+		t.Errorf("cluster id env %+v", env["PADDOCK_CLUSTER_ID"])
+	}
+	if ctr.ReadinessProbe.HTTPGet.Path != "/readyz" || ctr.LivenessProbe.HTTPGet.Path != "/livez" {
+		t.Errorf("probes %v %v", ctr.ReadinessProbe, ctr.LivenessProbe)
+	}
+	if ctr.TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError {
+		t.Errorf("termination message policy %s", ctr.TerminationMessagePolicy)
+	}
+	if strings.Join(ctr.Args, " ") != "server --config /etc/paddock/zoo.cfg" || ctr.Image != "paddock:test" {
+		t.Errorf("args %v image %s", ctr.Args, ctr.Image)
+	}
+	if len(ctr.EnvFrom) != 1 || ctr.EnvFrom[0].ConfigMapRef.Name != "zk-members" {
+		t.Errorf("envFrom %v", ctr.EnvFrom)
+	}
+	if len(ps.TopologySpreadConstraints) != 1 || ps.TopologySpreadConstraints[0].TopologyKey != "topology.kubernetes.io/zone" {
+		t.Errorf("zone spread %v", ps.TopologySpreadConstraints)
+	}
+	if ps.SecurityContext.RunAsUser == nil || *ps.SecurityContext.RunAsUser != 65532 {
+		t.Errorf("security context %v", ps.SecurityContext)
+	}
+	if len(s.VolumeClaimTemplates) != 1 || s.PersistentVolumeClaimRetentionPolicy.WhenScaled != appsv1.DeletePersistentVolumeClaimRetentionPolicyType ||
+		s.PersistentVolumeClaimRetentionPolicy.WhenDeleted != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
+		t.Errorf("volumes %v retention %v", s.VolumeClaimTemplates, s.PersistentVolumeClaimRetentionPolicy)
+	}
+}

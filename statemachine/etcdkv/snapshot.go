@@ -1,0 +1,113 @@
+package etcdkv
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/paddockhq/paddock/proto"
+)
+
+// Snapshot section (jute encoding, inside statemachine's snapshot):
+//
+//	long rev; long compactRev
+//	long keyCount { ustring key; int n { long rev; int sub; long create; long version; long lease; buffer value } }  // keys in order, versions oldest first
+//	int leaseCount { long id; long ttl }                                                                              // by id
+//
+// Lease key sets and the watch event log are derived on restore.
+
+// Snapshot appends the keyspace to e, calling flush whenever e grows large.
+func (s *Store) Snapshot(e *proto.Encoder, flush func() error) error {
+	e.Long(s.rev)
+	e.Long(s.compactRev)
+	e.Long(int64(s.tree.Len()))
+	var err error
+	s.tree.Ascend(func(k *keyEntry) bool {
+		e.String(k.key)
+		e.Int(int32(len(k.vs)))
+		for i := range k.vs {
+			v := &k.vs[i]
+			e.Long(v.rev)
+			e.Int(v.sub)
+			e.Long(v.create)
+			e.Long(v.ver)
+			e.Long(v.lease)
+			e.Buffer(v.value)
+		}
+		if e.Len() > 1<<15 {
+			err = flush()
+		}
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	ls := s.Leases()
+	e.Int(int32(len(ls)))
+	for _, l := range ls {
+		e.Long(l.ID)
+		e.Long(l.TTL)
+	}
+	return nil
+}
+
+// Restore replaces the keyspace with a section written by Snapshot.
+func (s *Store) Restore(d *proto.Decoder) error {
+	n := New()
+	n.rev = d.Long()
+	n.compactRev = d.Long()
+	count := d.Long()
+	if count < 0 || count > int64(d.Remaining()) {
+		return fmt.Errorf("etcdkv: bad key count %d", count)
+	}
+	var prev string
+	for i := int64(0); i < count && d.Err() == nil; i++ {
+		k := &keyEntry{key: d.String()}
+		if i > 0 && k.key <= prev {
+			return errors.New("etcdkv: keys out of order")
+		}
+		prev = k.key
+		nv := d.VectorLen()
+		if nv <= 0 {
+			return fmt.Errorf("etcdkv: key %q without versions", k.key)
+		}
+		k.vs = make([]version, nv)
+		for j := range k.vs {
+			v := &k.vs[j]
+			v.rev, v.sub, v.create, v.ver, v.lease = d.Long(), d.Int(), d.Long(), d.Long(), d.Long()
+			v.value = d.Buffer()
+			if v.value == nil && v.ver != 0 {
+				v.value = []byte{}
+			}
+			n.size += int64(len(v.value)) + versionOverhead
+			n.versions++
+			if v.rev >= n.compactRev {
+				n.events = append(n.events, eventRef{k: k, rev: v.rev, sub: v.sub})
+			}
+		}
+		n.size += int64(len(k.key))
+		n.tree.ReplaceOrInsert(k)
+	}
+	nl := d.VectorLen()
+	for i := 0; i < nl && d.Err() == nil; i++ {
+		id, ttl := d.Long(), d.Long()
+		n.leases[id] = &Lease{ID: id, TTL: ttl, keys: map[string]struct{}{}}
+	}
+	if err := d.Err(); err != nil {
+		return err
+	}
+	n.tree.Ascend(func(k *keyEntry) bool {
+		if v := k.latest(); v != nil && v.lease != 0 {
+			if l := n.leases[v.lease]; l != nil {
+				l.keys[k.key] = struct{}{}
+			}
+		}
+		return true
+	})
+	sort.Slice(n.events, func(i, j int) bool {
+		a, b := n.events[i], n.events[j]
+		return a.rev < b.rev || (a.rev == b.rev && a.sub < b.sub)
+	})
+	*s = *n
+	return nil
+}
