@@ -96,3 +96,9 @@ faults:
 # catch-up after 100k writes, for docs/PERFORMANCE.md (RESULT lines).
 faults-measure:
 	PADDOCK_RACE=0 $(GO) test -count=1 -v -timeout 30m ./test/ensemble -run 'Failover|CatchUp' -ens.measure
+
+# Paddock vs Apache ZooKeeper 3.8, standalone and 3-member, a fresh server
+# for every point; writes docs/perf/ (tables, plots, the commands used).
+.PHONY: perf
+perf:
+	scripts/bench-compare
