@@ -192,7 +192,7 @@ func printBenchProgress(w io.Writer, p bench.Progress, d time.Duration, ops int)
 	if ops > 0 {
 		of = fmt.Sprintf("%d/%d", p.Ops+p.Errors, ops)
 	} else {
-		of = fmt.Sprintf("%.0fs/%.0fs", p.Elapsed.Seconds(), d.Seconds())
+		of = fmt.Sprintf("%.1fs/%s", p.Elapsed.Seconds(), d)
 	}
 	rate := float64(p.Ops) / max(p.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "\r\033[K%s clients=%d  %s  %d ok  %.0f/s  %d errors", p.Workload, p.Clients, of, p.Ops, rate, p.Errors)

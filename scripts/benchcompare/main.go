@@ -164,6 +164,7 @@ func main() {
 		cls = append(cls, n)
 	}
 
+	loadStart := loadAvg()
 	rep := &report{
 		Started: time.Now(), Command: commandLine(), Machine: machine(), Kinds: kinds, Topologies: topos,
 		Workloads: wls, Clients: cls, Repeat: *repeat, Duration: *duration, Warmup: *warmup, ValueSize: *valueSize,
@@ -220,6 +221,7 @@ func main() {
 		}
 	}
 	rep.Elapsed = time.Since(rep.Started)
+	rep.LoadAvg = fmt.Sprintf("%s at the start, %s at the end", loadStart, loadAvg())
 	if err := rep.write(*out); err != nil {
 		log.Fatal(err)
 	}
@@ -637,3 +639,11 @@ func mibList(rss []int64) string {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
+}

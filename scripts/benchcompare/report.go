@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,8 +46,11 @@ type report struct {
 	Keys       int
 	Nodes      int
 	ApacheJVM  string
-	Results    map[pointKey][]*bench.Result `json:"-"` // also in results.jsonl
-	Memory     map[memKey][]int64           `json:"-"`
+	// LoadAvg is the 1-minute load average at the start and the end of
+	// the run (other work on the machine competes with the measurement).
+	LoadAvg string
+	Results map[pointKey][]*bench.Result `json:"-"` // also in results.jsonl
+	Memory  map[memKey][]int64           `json:"-"`
 	// MemoryList is Memory in a form JSON can hold (report.json).
 	MemoryList []memEntry
 }
@@ -161,6 +165,9 @@ func (r *report) write(dir string) error {
 	p("- Command: `%s` (from the repository root; paddock at `%s`), %v in all.\n", r.Command, r.Git, r.Elapsed.Round(time.Second))
 	p("- Machine: %d CPUs (%s), %s RAM, Linux %s; %s; %s. Data directories under %s.\n",
 		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemTotal, r.Machine.Kernel, r.Machine.Go, r.Machine.Java, r.Machine.TempFS)
+	if r.LoadAvg != "" {
+		p("- Machine load (1-minute load average, from /proc/loadavg): %s; the machine was shared with other builds and tests.\n", r.LoadAvg)
+	}
 	p("- Load: `paddock bench` (package bench) through go-zookeeper, the same client for both servers; every client is its own session with one synchronous request in flight, so throughput grows with clients until the server saturates. The load generator runs on the same %d CPUs as the server(s) under test, and other work on the machine was not stopped.\n", r.Machine.CPUs)
 	p("- Each point: a fresh server or ensemble (new data directories, fsync on: Paddock always fsyncs its log, Apache runs with `forceSync=yes`), %d-byte values, a key space of %d pre-created nodes for set/get/mixed (mixed = 90%% get, 10%% set), %v of load after %v of unmeasured warm-up (the same workload, so the JVM has compiled its hot paths). Paddock and Apache alternate point by point; each point ran %d time(s): the tables show the best run (highest ops/s) and, after ±, the spread between runs ((max−min)/max of ops/s).\n",
 		r.ValueSize, r.Keys, r.Duration, r.Warmup, r.Repeat)
@@ -324,6 +331,15 @@ func (r *report) groupedBars(title, ylabel string, labels []string, values func(
 		}
 	}
 	pl.Y.Max = top * 1.3 // headroom for the legend
+	pl.Y.Tick.Marker = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+		ts := plot.DefaultTicks{}.Ticks(lo, hi)
+		for i := range ts {
+			if ts[i].Label != "" {
+				ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+			}
+		}
+		return ts
+	})
 	pl.Legend.Top = true
 	pl.NominalX(labels...)
 	return pl, nil
