@@ -159,7 +159,7 @@ func TestParseFull(t *testing.T) {
 		ignored[n.Key] = n.Status
 	}
 	for _, k := range []string{"initLimit", "syncLimit", "dataLogDir", "server.1", "autopurge.purgeInterval",
-		"ssl.keyStore.password", "readonlymode.enabled", "metricsProvider.httpPort", "authProvider.1"} {
+		"ssl.keyStore.password", "metricsProvider.httpPort", "authProvider.1"} {
 		if ignored[k] != NotHonoured {
 			t.Errorf("%s: status %v, want parsed-not-honoured", k, ignored[k])
 		}
@@ -168,7 +168,7 @@ func TestParseFull(t *testing.T) {
 		t.Errorf("someUnknownKey: %v %v", st, ok)
 	}
 	for _, k := range []string{"tickTime", "clientPort", "maxClientCnxns", "4lw.commands.whitelist", "jute.maxbuffer",
-		"enforceQuota", "zookeeper.extendedTypesEnabled", "admin.serverPort", "snapCount", "secureClientPort", "ssl.keyStore.location", "ssl.clientAuth"} {
+		"enforceQuota", "zookeeper.extendedTypesEnabled", "admin.serverPort", "snapCount", "secureClientPort", "ssl.keyStore.location", "ssl.clientAuth", "readonlymode.enabled"} {
 		if _, ok := ignored[k]; ok {
 			t.Errorf("%s is honoured but reported as ignored", k)
 		}

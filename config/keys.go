@@ -42,7 +42,7 @@ var supported = map[string]bool{
 	"minSessionTimeout": true, "maxSessionTimeout": true, "snapCount": true,
 	"4lw.commands.whitelist": true,
 	"admin.enableServer":     true, "admin.serverAddress": true, "admin.serverPort": true,
-	"standaloneEnabled": true, "reconfigEnabled": true,
+	"standaloneEnabled": true, "reconfigEnabled": true, "readonlymode.enabled": true,
 	"jute.maxbuffer": true, "skipACL": true, "extendedTypesEnabled": true, "enforceQuota": true,
 	"DigestAuthenticationProvider.superDigest": true,
 	// Client TLS and authentication, mapped onto server.SecurityConfig by
@@ -65,7 +65,7 @@ var known = map[string]bool{
 	"clientPortListenBacklog": true, "connectToLearnerMasterLimit": true, "electionAlg": true,
 	"quorumListenOnAllIPs": true, "peerType": true, "syncEnabled": true, "sslQuorum": true,
 	"portUnification": true, "sslQuorumReloadCertFiles": true, "quorum.cnxn.threads.size": true,
-	"oraclePath": true, "readonlymode.enabled": true, "forceSync": true, "preAllocSize": true,
+	"oraclePath": true, "forceSync": true, "preAllocSize": true,
 	"snapSizeLimitInKb": true, "txnLogSizeLimitInKb": true, "digest.enabled": true,
 	"snapshot.compression.method": true, "serverCnxnFactory": true, "client.portUnification": true,
 	"cnxTimeout": true, "electionPortBindRetry": true, "tcpKeepAlive": true, "clientTcpKeepAlive": true,
@@ -174,8 +174,6 @@ func (c *Config) Ignored() []Notice {
 			reason = "the digest, ip, x509 and sasl providers are built in (SASL users come from --jaas-file)"
 		case strings.HasPrefix(key, "metricsProvider."):
 			reason = "Prometheus metrics are served at /metrics on the admin server"
-		case key == "readonlymode.enabled":
-			reason = "read-only mode is not supported"
 		case st == NotHonoured:
 			reason = "not used by Paddock"
 		default:

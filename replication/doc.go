@@ -101,9 +101,14 @@
 // voters only). Config.Join skips bootstrapping: the member waits for a
 // leader to add it. Membership changes are ConfChange/ConfChangeV2 entries
 // (ProposeConfChange); a StateMachine implementing ConfChangeFilter sees
-// each one when it commits and may refuse it (raft then applies a change
-// that changes nothing). Membership reports the applied configuration. A
-// leader removed from the group steps down.
+// each one when it commits and may refuse it (it is then not given to
+// raft). A committed change that cannot apply to the configuration in
+// force is never given to raft either (a ConfChangeRejecter is told).
+// With Config.CheckConfChangesOnApply raft's own proposal-time checks,
+// which silently drop an untimely change, are off, so every change reaches
+// the log and is answered there; Config.VetConfChange lets the leader
+// refuse one before it enters the log. Membership reports the applied
+// configuration. A leader removed from the group steps down.
 //
 // # Peer transport
 //

@@ -78,8 +78,8 @@ var adminCommands = []adminCommand{
 	{[]string{"initial_configuration", "icfg"}, func(s *Server, _ *http.Request) (jsonObject, string) {
 		return jsonObject{{"initial_configuration", s.cfg.InitialConfig}}, ""
 	}},
-	{[]string{"is_read_only", "isro"}, func(*Server, *http.Request) (jsonObject, string) {
-		return jsonObject{{"read_only", false}}, ""
+	{[]string{"is_read_only", "isro"}, func(s *Server, _ *http.Request) (jsonObject, string) {
+		return jsonObject{{"read_only", s.readOnlyActive()}}, ""
 	}},
 	{[]string{"last_snapshot", "lsnp"}, func(s *Server, _ *http.Request) (jsonObject, string) {
 		return jsonObject{

@@ -36,7 +36,8 @@ type conn struct {
 	sid     atomic.Int64 // session id, 0 before the handshake
 	timeout atomic.Int32 // negotiated session timeout, ms
 	passwd  []byte
-	legacy  bool // a 3.3 client: no readOnly byte in the handshake
+	legacy  bool        // a 3.3 client: no readOnly byte in the handshake
+	ro      atomic.Bool // a read-only client of a read-only member (readonly.go)
 
 	authMu sync.Mutex
 	auth   []proto.Id        // authenticated ids, starting with ip:<peer>
@@ -389,6 +390,14 @@ func (c *conn) handshake(frame []byte) bool {
 	}
 	c.timeout.Store(timeout)
 
+	// A member without a quorum (readonly.go) serves read-only clients,
+	// or nobody.
+	if s.readOnlyActive() {
+		return c.readOnlySession(&req, timeout)
+	}
+	if c.refuseWithoutQuorum() {
+		return false
+	}
 	if req.SessionId == 0 {
 		return c.createSession(timeout)
 	}
@@ -469,6 +478,7 @@ func (c *conn) sendConnectResponse(timeout int32, id int64, passwd []byte) {
 	e := proto.NewEncoder(make([]byte, 4, 48))
 	proto.EncodeConnectResponse(e, &proto.ConnectResponse{
 		ProtocolVersion: 0, TimeOut: timeout, SessionId: id, Passwd: passwd,
+		ReadOnly: c.ro.Load(),
 	}, c.legacy)
 	c.sendFrame(finishFrame(e))
 }
@@ -678,6 +688,9 @@ func (c *conn) handleAuth(xid int32, body []byte) bool {
 // handleWrite turns a write into a log entry and proposes it.
 func (c *conn) handleWrite(xid int32, op proto.OpCode, rec proto.Record, body []byte) bool {
 	s := c.s
+	if c.ro.Load() {
+		return c.readOnlyWrite(xid, op) // readonly.go
+	}
 	if handled, ok := c.ensembleWrite(xid, op, body); handled {
 		return ok
 	}

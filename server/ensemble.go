@@ -59,6 +59,10 @@ type EnsembleConfig struct {
 	// ReconfigEnabled is ZooKeeper's reconfigEnabled: allow the reconfig
 	// operation (subject to WRITE on /zookeeper/config, or super).
 	ReconfigEnabled bool
+	// ReadOnlyMode is ZooKeeper's readonlymode.enabled: a member that lost
+	// the quorum serves read-only clients from its local state
+	// (readonly.go).
+	ReadOnlyMode bool
 	// RequestTimeout bounds how long a write may wait to be committed in an
 	// ensemble before its connection is closed, so that its client
 	// reconnects (ConnectionLoss) instead of waiting forever for a
@@ -390,6 +394,9 @@ func (s *Server) mode() string {
 	if s.ens.removed.Load() {
 		return "removed"
 	}
+	if s.readOnlyActive() {
+		return "read-only"
+	}
 	voters, learners := s.node.Membership()
 	switch id := s.cfg.ServerID; {
 	case slices.Contains(learners, id):
@@ -461,6 +468,7 @@ func (s *Server) ensembleLoop() {
 				lastLead = lead
 			}
 			s.reapPending(now)
+			s.watchQuorum(now) // readonly.go
 			if now.Sub(lastRelay) >= relay {
 				lastRelay = now
 				s.relayTouches()
@@ -909,6 +917,8 @@ func (s *Server) peerState() string {
 	switch m := s.mode(); m {
 	case "leader":
 		return "leading - broadcast"
+	case "read-only":
+		return "looking - election" // a read-only ZooKeeper server is looking
 	case "follower":
 		if s.node.Leader() == 0 {
 			return "looking - election"

@@ -109,7 +109,11 @@ func (s *Server) runFourLetterFrom(cmd, self string) string {
 		fmt.Fprintf(&b, "datadir_size: %d\nlogdir_size: %d\n",
 			dirSize(filepath.Join(s.cfg.DataDir, "snap")), dirSize(filepath.Join(s.cfg.DataDir, "wal")))
 	case "isro":
-		b.WriteString("rw")
+		if s.readOnlyActive() {
+			b.WriteString("ro")
+		} else {
+			b.WriteString("rw")
+		}
 	case "crst":
 		for _, c := range s.connList() {
 			c.stats.reset()
@@ -135,6 +139,9 @@ func buildDate() string {
 // ZooKeeper's format; tools grep "Mode:" and "Zxid:".
 func (s *Server) writeServerStats(b *strings.Builder, clients bool, self string) {
 	fmt.Fprintf(b, "Zookeeper version: %s\n", versionString())
+	if s.readOnlyActive() {
+		b.WriteString("READ-ONLY mode; serving only read-only clients\n")
+	}
 	conns := len(s.connList())
 	if self != "" {
 		conns++

@@ -279,7 +279,7 @@ func (s *Server) monitor() []metric {
 		{"max_file_descriptor_count", maxFDs},
 		{"approximate_data_size", st.ApproxDataSize},
 		{"open_file_descriptor_count", openFDs},
-		{"local_sessions", 0},
+		{"local_sessions", s.localSessions()},
 		{"uptime", time.Since(s.started).Milliseconds()},
 		{"max_latency", max},
 		{"outstanding_tls_handshake", 0},

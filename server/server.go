@@ -159,6 +159,7 @@ type Server struct {
 	sec     *security // TLS listener, SASL users, auth enforcement
 	ens     *ensemble // peers, membership, identity (ensemble.go)
 	ops     *ops      // limits, throttle, metrics, admin server (ops.go)
+	ro      readOnly  // quorum watch and read-only mode (readonly.go)
 
 	// pending maps the Seq of an entry this server proposed to the request
 	// waiting for it.
@@ -675,6 +676,11 @@ func hexID(id int64) string { return fmt.Sprintf("0x%x", uint64(id)) }
 
 // whitelisted reports whether a four-letter word may run.
 func (s *Server) whitelisted(cmd string) bool {
+	// ZooKeeper always allows isro when readonlymode.enabled (its
+	// clients ask it to find a read-write server).
+	if cmd == "isro" && s.cfg.ReadOnlyMode {
+		return true
+	}
 	for _, w := range s.cfg.FourLetterWhitelist {
 		w = strings.TrimSpace(w)
 		if w == "*" || w == cmd {

@@ -16,7 +16,7 @@ import (
 type ensembleFlags struct {
 	peers, observers, peerAddr, clusterID  string
 	peerCert, peerKey, peerCA              string
-	join, reconfig                         bool
+	join, reconfig, readOnly               bool
 	requestTimeout, raftTick, electionTick int
 }
 
@@ -32,6 +32,7 @@ func addEnsembleFlags(fs *flag.FlagSet) *ensembleFlags {
 	fs.StringVar(&e.peerCA, "peer-tls-ca", "", "PEM CA bundle that members' certificates must chain to")
 	fs.BoolVar(&e.join, "join", false, "start an empty data directory as a new member of a running ensemble (added with reconfig) instead of bootstrapping")
 	fs.BoolVar(&e.reconfig, "reconfig-enabled", false, "allow the reconfig operation (ZooKeeper's reconfigEnabled)")
+	fs.BoolVar(&e.readOnly, "read-only-mode", false, "a member that lost the quorum serves read-only clients from its local state (ZooKeeper's readonlymode.enabled)")
 	fs.IntVar(&e.requestTimeout, "request-timeout", 0, "ms a write may wait for commit before its client is disconnected to retry elsewhere (default 10000)")
 	fs.IntVar(&e.raftTick, "raft-tick", 0, "Raft tick in ms (default 100)")
 	fs.IntVar(&e.electionTick, "election-ticks", 0, "Raft election timeout in ticks (default 10)")
@@ -66,6 +67,7 @@ func (e *ensembleFlags) apply(cfg *server.Config) error {
 	}
 	ec.Join = ec.Join || e.join
 	ec.ReconfigEnabled = ec.ReconfigEnabled || e.reconfig
+	ec.ReadOnlyMode = ec.ReadOnlyMode || e.readOnly
 	if e.requestTimeout > 0 {
 		ec.RequestTimeout = time.Duration(e.requestTimeout) * time.Millisecond
 	}

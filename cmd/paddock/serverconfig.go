@@ -162,6 +162,7 @@ func (o *opsFlags) apply(fs *flag.FlagSet, cfg *server.Config, logger *slog.Logg
 		cfg.SkipACL = zc.SkipACL
 	}
 	cfg.ReconfigEnabled = zc.ReconfigEnabled
+	cfg.ReadOnlyMode = zc.ReadOnlyMode
 
 	// Client TLS and authentication (server/security.go).
 	if use("secure-addr") && zc.SecureClientPort != 0 {
