@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -39,6 +40,8 @@ type Options struct {
 	Image string
 	// Ensemble overrides how servers are reached (tests).
 	Ensemble controllers.Ensemble
+	// SkipNameValidation allows several managers in one process (tests).
+	SkipNameValidation bool
 }
 
 // Scheme holds the types the operator uses.
@@ -75,6 +78,9 @@ func NewManager(o Options) (ctrl.Manager, error) {
 		// A new leader waits out the old one's lease before acting: no two
 		// operators ever drive the same ensemble.
 		LeaderElectionReleaseOnCancel: true,
+	}
+	if o.SkipNameValidation {
+		mo.Controller = config.Controller{SkipNameValidation: &o.SkipNameValidation}
 	}
 	if len(o.Namespaces) > 0 {
 		mo.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{}}

@@ -5,10 +5,10 @@
 #
 # The result is stored under a content key:
 #   ${PADDOCK_K8S_CACHE:-$HOME/.cache/paddock/k8s}/<key>/
-# where <key> is the sha256 of go.mod, go.sum, main.go, the build flags and
-# the Go toolchain (go version, GOOS, GOARCH). If that directory exists the
-# script does nothing; otherwise it builds into a temporary directory next to
-# it and renames it into place (atomic). Either way it prints the directory
+# where <key> is the sha256 of go.mod, go.sum, main.go, the build flags, the
+# tool names and the Go toolchain (go version, GOOS, GOARCH). If that
+# directory exists the script does nothing; otherwise it builds into a
+# temporary directory next to it and renames it into place (atomic). Either way it prints the directory
 # on stdout (logs go to stderr) and points hack/k8s/bin at it.
 #
 #   hack/k8s/build.sh            build if needed, print the directory
@@ -48,7 +48,7 @@ buildflags=(-trimpath -buildvcs=false "-ldflags=${ldflags}")
 key() {
 	{
 		sha256sum go.mod go.sum main.go | awk '{print $1}'
-		printf '%s\n' "${buildflags[@]}"
+		printf '%s\n' "${buildflags[@]}" "${TOOLS[@]}"
 		go env GOVERSION GOOS GOARCH
 	} | sha256sum | cut -c1-16
 }
@@ -80,8 +80,8 @@ fi
 mkdir -p "$cache"
 # One builder at a time (parallel test packages may all ask for the tools).
 exec 9>"$cache/.lock"
-if command -v flock >/dev/null; then
-	echo "k8s-tools: waiting for the build lock $cache/.lock" >&2
+if command -v flock >/dev/null && ! flock -n 9; then
+	echo "k8s-tools: another build holds $cache/.lock; waiting" >&2
 	flock 9
 fi
 if complete "$dir"; then

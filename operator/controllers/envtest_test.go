@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -17,10 +18,13 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	runtimeconv "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/paddockhq/paddock/internal/k8sharness"
 	"github.com/paddockhq/paddock/operator"
@@ -99,7 +103,7 @@ func startEnv(t *testing.T, ens controllers.Ensemble) client.Client {
 	}
 	t.Cleanup(func() { env.Stop() })
 	mgr, err := operator.NewManager(operator.Options{
-		Config: cfg, MetricsAddr: "0", LeaderElection: false, Ensemble: ens, Image: "paddock:test",
+		Config: cfg, MetricsAddr: "0", LeaderElection: false, Ensemble: ens, Image: "paddock:test", SkipNameValidation: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +269,11 @@ func TestClusterLifecycle(t *testing.T) {
 		return pc.Status.Phase == v1alpha1.PhaseRunning && pc.Status.Leader == "zk-1" && pc.Status.ReadyReplicas == 3 &&
 			pc.Status.DataBootstrapped, fmt.Sprintf("%+v", pc.Status)
 	})
+	// Steady reconciles never rewrite the StatefulSet (no spurious rolls).
+	mustGet(t, c, ns.Name, "zk", &sts)
+	if sts.Generation != 1 {
+		t.Errorf("StatefulSet rewritten while nothing changed: generation %d", sts.Generation)
+	}
 	if !meta.IsStatusConditionTrue(pc.Status.Conditions, v1alpha1.ConditionAvailable) {
 		t.Errorf("Available not true: %+v", pc.Status.Conditions)
 	}
@@ -346,6 +355,59 @@ func TestClusterLifecycle(t *testing.T) {
 		mustGet(t, c, ns.Name, "zk", &sts)
 		return *sts.Spec.Replicas == 2, fmt.Sprint(*sts.Spec.Replicas)
 	})
+}
+
+// TestSchema: the API server enforces the CRD schema generated from the
+// Go types (defaults, bounds, enums), and the shipped examples pass it.
+func TestSchema(t *testing.T) {
+	c := startEnv(t, &fakeEnsemble{members: map[string]controllers.MemberInfo{}})
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "schema"}}); err != nil {
+		t.Fatal(err)
+	}
+	bad := []v1alpha1.PaddockClusterSpec{
+		{Replicas: 0},
+		{Replicas: 128},
+		{Replicas: 3, Storage: v1alpha1.StorageSpec{OnScaleDown: "Shred"}},
+		{Replicas: 3, PodDisruptionBudget: v1alpha1.PDBSpec{Policy: "Sometimes"}},
+	}
+	for i, spec := range bad {
+		pc := &v1alpha1.PaddockCluster{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bad-%d", i), Namespace: "schema"}, Spec: spec}
+		if err := c.Create(ctx, pc, client.DryRunAll); err == nil {
+			t.Errorf("spec %+v accepted", spec)
+		}
+	}
+	pc := &v1alpha1.PaddockCluster{ObjectMeta: metav1.ObjectMeta{Name: "defaults", Namespace: "schema"}}
+	raw := []byte(`{"apiVersion":"paddock.dev/v1alpha1","kind":"PaddockCluster","metadata":{"name":"defaults","namespace":"schema"},"spec":{}}`)
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, u, client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	if err := runtimeconv.DefaultUnstructuredConverter.FromUnstructured(u.Object, pc); err != nil {
+		t.Fatal(err)
+	}
+	if pc.Spec.Replicas != 3 || pc.Spec.PodDisruptionBudget.Policy != "" && pc.Spec.PodDisruptionBudget.Policy != v1alpha1.PDBMaxUnavailableOne {
+		t.Errorf("defaults: %+v", pc.Spec)
+	}
+	// The examples.
+	dir := filepath.Join(repoRoot(), "deploy", "examples")
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		b, _ := os.ReadFile(filepath.Join(dir, de.Name()))
+		for _, doc := range strings.Split(string(b), "\n---\n") {
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				t.Fatal(err)
+			}
+			u.SetNamespace("schema")
+			if err := c.Create(ctx, u, client.DryRunAll); err != nil {
+				t.Errorf("%s: %s rejected: %v", de.Name(), u.GetName(), err)
+			}
+		}
+	}
 }
 
 func mustGet(t *testing.T, c client.Client, ns, name string, obj client.Object) {

@@ -156,8 +156,6 @@ func ValidateSpec(c *v1alpha1.PaddockCluster) string {
 func ZooCfg(c *v1alpha1.PaddockCluster) string {
 	kv := map[string]string{
 		"tickTime":               "2000",
-		"initLimit":              "10",
-		"syncLimit":              "5",
 		"maxClientCnxns":         "0",
 		"4lw.commands.whitelist": "ruok,srvr,stat,mntr,conf,isro",
 	}
