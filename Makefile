@@ -71,7 +71,8 @@ clean:
 
 # Kubernetes control-plane tools for tests (kube-apiserver, -controller-manager,
 # -scheduler, etcd, kubectl): hack/k8s, a separate Go module. Cached by content
-# key under ~/.cache/paddock/k8s; a cold build takes 10-25 min (hack/k8s/README.md).
+# key under ~/.cache/paddock/k8s; a cold build takes ~8 min on 2 idle cores
+# (hack/k8s/README.md).
 .PHONY: k8s-tools
 k8s-tools:
 	hack/k8s/build.sh

@@ -17,7 +17,8 @@
 #
 # GOFLAGS and GOCACHE are left to the caller: with the default GOCACHE a
 # rebuild after a key change only recompiles what changed (usually only the
-# link). A cold build takes 10-25 minutes on 2 cores; see README.md.
+# link). A cold build takes ~8 minutes on 2 idle cores (up to ~28 on a
+# saturated machine); see README.md.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -92,7 +93,7 @@ fi
 
 tmp="$(mktemp -d "$cache/.build-$k.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-echo "k8s-tools: building key $k (Kubernetes $KUBE_VERSION; cold: 10-25 min on 2 cores)" >&2
+echo "k8s-tools: building key $k (Kubernetes $KUBE_VERSION; cold: ~8 min on 2 idle cores, more when loaded)" >&2
 start=$(date +%s)
 go build "${buildflags[@]}" -o "$tmp/k8s-tools" .
 for t in "${TOOLS[@]}"; do
