@@ -33,11 +33,14 @@ type conn struct {
 	remote string
 	log    *slog.Logger
 
-	sid     atomic.Int64 // session id, 0 before the handshake
-	timeout atomic.Int32 // negotiated session timeout, ms
-	passwd  []byte
-	legacy  bool        // a 3.3 client: no readOnly byte in the handshake
-	ro      atomic.Bool // a read-only client of a read-only member (readonly.go)
+	sid atomic.Int64 // session id, 0 before the handshake
+	// pendingSession is the session a reconnecting client asks for, while
+	// the handshake revalidates it (set and read by the reader goroutine).
+	pendingSession int64
+	timeout        atomic.Int32 // negotiated session timeout, ms
+	passwd         []byte
+	legacy         bool        // a 3.3 client: no readOnly byte in the handshake
+	ro             atomic.Bool // a read-only client of a read-only member (readonly.go)
 
 	authMu sync.Mutex
 	auth   []proto.Id        // authenticated ids, starting with ip:<peer>
@@ -452,6 +455,7 @@ func (c *conn) createSession(timeout int32) bool {
 // client turns that into SessionExpired.
 func (c *conn) reopenSession(id int64, passwd []byte, timeout int32) bool {
 	s := c.s
+	c.pendingSession = id
 	if !s.catchUpWithLeader(c) {
 		c.close()
 		return false

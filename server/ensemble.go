@@ -945,6 +945,36 @@ func (s *Server) catchUpWithLeader(c *conn) bool {
 	if s.node.SingleVoter() {
 		return true
 	}
+	return s.revalidateThroughLog(c) || s.readIndexCatchUp(c)
+}
+
+// revalidateThroughLog is ZooKeeper's REVALIDATE for a session that
+// reconnects to this member: a touch of just that session goes through the
+// log and is applied before the client hears it is connected. Every
+// member's tracker (the leader's included) then gives the session a fresh
+// timeout, so the leader cannot expire a session a client was just told it
+// holds because the relayed liveness had not reached it yet; and since the
+// touch is applied after everything before it, this member has caught up.
+// If the session was closed first, the caller finds it gone and answers
+// expired.
+func (s *Server) revalidateThroughLog(c *conn) bool {
+	id := c.pendingSession
+	if id == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 2*s.electionTimeout())
+	defer cancel()
+	e := &statemachine.Entry{Op: statemachine.OpTouchSessions, Body: proto.Marshal(&statemachine.TouchBody{Sessions: []int64{id}})}
+	if _, err := s.submitEntry(ctx, e); err != nil {
+		c.log.Debug("could not revalidate the session through the log; falling back to a read barrier", "err", err)
+		return false
+	}
+	return true
+}
+
+// readIndexCatchUp waits until this member has applied everything the
+// leader had committed (Raft ReadIndex).
+func (s *Server) readIndexCatchUp(c *conn) bool {
 	deadline := time.Now().Add(2 * s.electionTimeout())
 	for {
 		ctx, cancel := context.WithTimeout(s.ctx, s.electionTimeout())
