@@ -43,6 +43,9 @@ var supported = map[string]bool{
 	"4lw.commands.whitelist": true,
 	"admin.enableServer":     true, "admin.serverAddress": true, "admin.serverPort": true,
 	"standaloneEnabled": true, "reconfigEnabled": true, "readonlymode.enabled": true,
+	// The ensemble: server.N lines (and the dynamic file holding them)
+	// become the membership (cmd/paddock/serverconfig.go).
+	"dynamicConfigFile": true, "peerType": true,
 	"jute.maxbuffer": true, "skipACL": true, "extendedTypesEnabled": true, "enforceQuota": true,
 	"DigestAuthenticationProvider.superDigest": true,
 	// Client TLS and authentication, mapped onto server.SecurityConfig by
@@ -58,12 +61,12 @@ var supported = map[string]bool{
 // ZooKeeper reads as zookeeper.<key>) that Paddock parses without
 // honouring. Prefixes end in '.'.
 var known = map[string]bool{
-	"initLimit": true, "syncLimit": true, "dataLogDir": true, "dynamicConfigFile": true,
+	"initLimit": true, "syncLimit": true, "dataLogDir": true,
 	"secureClientPort": true, "secureClientPortAddress": true,
 	"autopurge.snapRetainCount": true, "autopurge.purgeInterval": true,
 	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true, "observerMasterPort": true,
 	"clientPortListenBacklog": true, "connectToLearnerMasterLimit": true, "electionAlg": true,
-	"quorumListenOnAllIPs": true, "peerType": true, "syncEnabled": true, "sslQuorum": true,
+	"quorumListenOnAllIPs": true, "syncEnabled": true, "sslQuorum": true,
 	"portUnification": true, "sslQuorumReloadCertFiles": true, "quorum.cnxn.threads.size": true,
 	"oraclePath": true, "forceSync": true, "preAllocSize": true,
 	"snapSizeLimitInKb": true, "txnLogSizeLimitInKb": true, "digest.enabled": true,
@@ -85,7 +88,7 @@ var known = map[string]bool{
 }
 
 var knownPrefixes = []string{
-	"server.", "group.", "weight.", "ssl.", "authProvider.", "metricsProvider.", "quorum.auth.",
+	"group.", "weight.", "ssl.", "authProvider.", "metricsProvider.", "quorum.auth.",
 	"kerberos.", "znode.container.", "nio.", "netty.", "commitProcessor.", "ssl.quorum.",
 }
 
@@ -123,7 +126,7 @@ func canonical(key string) string {
 // KeyStatus classifies a key as written in a zoo.cfg.
 func KeyStatus(key string) Status {
 	key = canonical(key)
-	if supported[key] {
+	if supported[key] || strings.HasPrefix(key, "server.") {
 		return Supported
 	}
 	if known[key] {
@@ -162,10 +165,10 @@ func (c *Config) Ignored() []Notice {
 				continue
 			}
 			reason = "Paddock keeps its log and snapshots under dataDir"
-		case strings.HasPrefix(key, "server.") || key == "initLimit" || key == "syncLimit" ||
-			key == "dynamicConfigFile" || key == "peerType" || strings.HasPrefix(key, "group.") ||
-			strings.HasPrefix(key, "weight."):
-			reason = "parsed and validated; ensemble membership is not used yet (the server runs standalone)"
+		case key == "initLimit" || key == "syncLimit":
+			reason = "Raft's election and heartbeat timing (--raft-tick, --election-ticks) replaces ZooKeeper's sync limits"
+		case strings.HasPrefix(key, "group.") || strings.HasPrefix(key, "weight."):
+			reason = "hierarchical quorums are not supported: every voter has weight 1"
 		case strings.HasPrefix(key, "autopurge."):
 			reason = "Paddock compacts its own log and keeps its own snapshots"
 		case strings.HasPrefix(key, "ssl."):

@@ -140,3 +140,14 @@ func dataDirFresh(dir string) (bool, error) {
 	}
 	return true, nil
 }
+
+// StampedClusterID returns the cluster id stamped in a data directory, if
+// any; configurations without a cluster id of their own (zoo.cfg) keep
+// using it.
+func StampedClusterID(dir string) (string, bool) {
+	id, ok, err := readIdentity(dir)
+	if err != nil || !ok || id.ClusterID == "" {
+		return "", false
+	}
+	return id.ClusterID, true
+}

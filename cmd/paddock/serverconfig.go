@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -8,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -134,6 +137,7 @@ func (o *opsFlags) apply(fs *flag.FlagSet, cfg *server.Config, logger *slog.Logg
 	if use("server-id") && zc.MyID != 0 {
 		cfg.ServerID = zc.MyID
 	}
+	ensembleFromZooCfg(zc, cfg, use)
 	if use("snapshot-every") && zc.IsSet("snapCount") {
 		cfg.SnapshotEvery = uint64(zc.SnapCount)
 	}
@@ -322,4 +326,52 @@ func printEffectiveConfig(w io.Writer, cfg server.Config) error {
 	}
 	s = append(s, config.Setting{Key: "serverId", Value: strconv.FormatUint(serverID, 10)})
 	return config.WriteSettings(w, s)
+}
+
+// ensembleFromZooCfg maps ZooKeeper's server.N lines onto the ensemble
+// settings, as QuorumPeerConfig does: with more than one server line (or
+// standaloneEnabled=false) the server runs as member myid of that
+// ensemble, participants voting and observers as Raft learners. The quorum
+// port is our peer (Raft) port; the election port is kept only in
+// /zookeeper/config. Flags given on the command line win.
+func ensembleFromZooCfg(zc *config.Config, cfg *server.Config, use func(string) bool) {
+	if len(zc.Servers) == 0 || (len(zc.Servers) == 1 && zc.StandaloneEnabled) {
+		return
+	}
+	if !use("peers") || !use("observers") || len(cfg.Peers) > 0 || len(cfg.Observers) > 0 {
+		return
+	}
+	cfg.Peers, cfg.Observers = map[uint64]string{}, map[uint64]string{}
+	for _, sp := range zc.Servers {
+		_, rhs, _ := strings.Cut(sp.String(), "=")
+		if sp.Observer {
+			cfg.Observers[sp.ID] = rhs
+		} else {
+			cfg.Peers[sp.ID] = rhs
+		}
+	}
+	if use("reconfig-enabled") {
+		cfg.ReconfigEnabled = zc.ReconfigEnabled
+	}
+	if use("cluster-id") && cfg.ClusterID == "" {
+		cfg.ClusterID = zooCfgClusterID(zc)
+	}
+}
+
+// zooCfgClusterID names an ensemble configured by zoo.cfg, which has no
+// cluster id of its own: the id already stamped in the data directory if
+// there is one (membership may have changed by reconfig since), else one
+// derived from the initial server lines, identical on every member that
+// shares them.
+func zooCfgClusterID(zc *config.Config) string {
+	if id, ok := server.StampedClusterID(zc.DataDir); ok {
+		return id
+	}
+	specs := make([]string, 0, len(zc.Servers))
+	for _, sp := range zc.Servers {
+		specs = append(specs, fmt.Sprintf("%d=%s:%d", sp.ID, sp.Host, sp.PeerPort))
+	}
+	sort.Strings(specs)
+	sum := sha256.Sum256([]byte(strings.Join(specs, ",")))
+	return "zk-" + hex.EncodeToString(sum[:6])
 }
