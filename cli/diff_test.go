@@ -220,6 +220,8 @@ deleteall /d/rec
 printwatches off
 get -w /d/b
 set /d/b quiet
+sync /d
+get /d/b
 printwatches
 printwatches on
 get /d/b
