@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -56,10 +57,14 @@ func (f *fakeEnsemble) Member(_ context.Context, host string) (controllers.Membe
 func (f *fakeEnsemble) Config(context.Context, []string, string) (controllers.Membership, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.conf.Known {
-		return f.conf, fmt.Errorf("no quorum")
+	// A copy: the test edits f.conf's maps while the reconciler reads
+	// what it was given, as a real client would hand out fresh values.
+	c := f.conf
+	c.Voters, c.Observers = maps.Clone(c.Voters), maps.Clone(c.Observers)
+	if !c.Known {
+		return c, fmt.Errorf("no quorum")
 	}
-	return f.conf, nil
+	return c, nil
 }
 
 func (f *fakeEnsemble) Reconfig(_ context.Context, _ []string, password string, joining []string, leaving []uint64) error {
