@@ -112,7 +112,10 @@ func Start(opts Options) (*Cluster, error) {
 		}
 	}
 	n := opts.Voters + opts.Observers
-	ports, err := zkref.FreePorts(2 * n)
+	// Client, peer and door ports all come from one allocation so they are
+	// distinct: a door bound to an ephemeral port once took a member's
+	// client port, which FreePorts had released a moment before.
+	ports, err := zkref.FreePorts(3 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -129,9 +132,9 @@ func Start(opts Options) (*Cluster, error) {
 		}
 		c.Members = append(c.Members, m)
 	}
-	for _, b := range c.Members {
+	for i, b := range c.Members {
 		to := b.ID
-		d, err := NewDoor(to, "127.0.0.1:0", b.PeerAddr, func(from int) *Link { return c.links[[2]int{from, to}] })
+		d, err := NewDoor(to, fmt.Sprintf("127.0.0.1:%d", ports[2*n+i]), b.PeerAddr, func(from int) *Link { return c.links[[2]int{from, to}] })
 		if err != nil {
 			c.Close()
 			return nil, err
