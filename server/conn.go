@@ -494,6 +494,15 @@ func (c *conn) authIDs() []proto.Id {
 	return javaSetOrder(c.auth)
 }
 
+// authForCheck returns the connection's ids for an ACL check, where their
+// order does not matter: it skips authIDs' Java set ordering, since it runs
+// for every watcher of every change inside the apply critical section.
+func (c *conn) authForCheck() []proto.Id {
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	return append([]proto.Id(nil), c.auth...)
+}
+
 func (c *conn) addAuth(id proto.Id) {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()

@@ -479,7 +479,7 @@ func (s *Server) fire(ch statemachine.Change, zxid int64) {
 		// The watch is used up either way, but the event only goes to a
 		// connection that may read the node (ServerCnxn.process in
 		// ZooKeeper 3.8.4+/3.9.2+).
-		if ok && s.state.CheckACL(ch.ACL, proto.PermRead, c.authIDs()) == proto.ErrOK {
+		if ok && s.state.CheckACL(ch.ACL, proto.PermRead, c.authForCheck()) == proto.ErrOK {
 			c.sendFrame(frame)
 		}
 	}
