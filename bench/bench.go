@@ -1,9 +1,10 @@
 // Package bench is a load generator for ZooKeeper-protocol servers: N
 // clients, each with its own session, run one workload for a duration or
 // an operation count, and the latency of every operation is recorded. It
-// drives Paddock and Apache ZooKeeper alike through an independent client
-// library (go-zookeeper), so the two are measured the same way; `paddock
-// bench` and scripts/bench-compare are built on it.
+// drives Paddock and Apache ZooKeeper alike through the project's client
+// (package client), so the two are measured with the same client, the
+// one Paddock's own tools use; `paddock bench` and scripts/bench-compare
+// are built on it.
 //
 // The workloads follow ZooKeeper's own smoke tests (create/set/get/delete
 // of small nodes by synchronous clients) and ClickHouse's keeper-bench
@@ -35,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -45,7 +45,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/paddockhq/paddock/client"
 )
 
 // Workloads lists the workload names Run accepts, in documentation order.
@@ -54,7 +54,7 @@ var Workloads = []string{"create", "set", "get", "exists", "delete", "mixed", "m
 // Config describes one run.
 type Config struct {
 	// Servers is the connection list, host:port each. Every session picks
-	// its own server from the list (go-zookeeper shuffles it), so clients
+	// its own server from the list (the client shuffles it), so clients
 	// spread over the members of an ensemble.
 	Servers []string
 	// Workload is one of [Workloads].
@@ -117,7 +117,7 @@ type Result struct {
 	// connect, whose Ops count rounds and whose latency is per round.
 	Unit string `json:"unit"`
 	// Ops counts successful operations (or rounds); failed ones are in
-	// Errors, by kind (NoNode, NodeExists, ConnectionClosed, Timeout, ...).
+	// Errors, by kind (NoNode, NodeExists, ConnectionLoss, Timeout, ...).
 	Ops        int64          `json:"ops"`
 	ErrorCount int64          `json:"error_count"`
 	Errors     map[string]int `json:"errors,omitempty"`
@@ -170,37 +170,29 @@ func (c *Config) defaults() {
 	}
 }
 
-var quiet = zk.WithLogger(log.New(io.Discard, "", 0))
+// bg is the context of the benchmark's requests: a run ends between
+// requests, never by cancelling one, and a request on a broken connection
+// fails on its own (the client gives a silent server up after 2/3 of the
+// session timeout).
+var bg = context.Background()
 
-// Connect opens one session and waits until it is established.
-func Connect(servers []string, timeout time.Duration) (*zk.Conn, error) {
-	conn, events, err := zk.Connect(servers, timeout, quiet)
+// Connect opens one session and waits until it is established, at most
+// timeout + 5s.
+func Connect(servers []string, timeout time.Duration) (*client.Client, error) {
+	ctx, cancel := context.WithTimeout(bg, timeout+5*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, servers, client.WithSessionTimeout(timeout))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: connecting to %s: %w", strings.Join(servers, ","), err)
 	}
-	deadline := time.After(timeout + 5*time.Second)
-	for {
-		select {
-		case ev := <-events:
-			if ev.State == zk.StateHasSession {
-				go func() {
-					for range events {
-					}
-				}()
-				return conn, nil
-			}
-		case <-deadline:
-			conn.Close()
-			return nil, errors.New("bench: timed out connecting to " + strings.Join(servers, ","))
-		}
-	}
+	return c, nil
 }
 
 // DeleteAll removes path and everything below it, deleting the children
 // of each node concurrently (pipelined on the one session).
-func DeleteAll(c *zk.Conn, path string) error {
-	children, _, err := c.Children(path)
-	if errors.Is(err, zk.ErrNoNode) {
+func DeleteAll(c *client.Client, path string) error {
+	children, _, err := c.Children(bg, path)
+	if errors.Is(err, client.ErrNoNode) {
 		return nil
 	}
 	if err != nil {
@@ -233,7 +225,7 @@ func DeleteAll(c *zk.Conn, path string) error {
 	if path == "/" {
 		return nil
 	}
-	if err := c.Delete(path, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+	if err := c.Delete(bg, path, client.AnyVersion); err != nil && !errors.Is(err, client.ErrNoNode) {
 		return err
 	}
 	return nil
@@ -250,30 +242,15 @@ func joinPath(parent, child string) string {
 // (NoNode, NodeExists, BadVersion, ConnectionLoss, SessionExpired, ...),
 // for the per-kind error counts.
 func ErrorKind(err error) string {
+	var ce client.Error
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, zk.ErrNoNode):
-		return "NoNode"
-	case errors.Is(err, zk.ErrNodeExists):
-		return "NodeExists"
-	case errors.Is(err, zk.ErrBadVersion):
-		return "BadVersion"
-	case errors.Is(err, zk.ErrNotEmpty):
-		return "NotEmpty"
-	case errors.Is(err, zk.ErrNoAuth):
-		return "NoAuth"
-	case errors.Is(err, zk.ErrSessionExpired):
-		return "SessionExpired"
-	case errors.Is(err, zk.ErrSessionMoved):
-		return "SessionMoved"
-	case errors.Is(err, zk.ErrConnectionClosed), errors.Is(err, zk.ErrNoServer), errors.Is(err, zk.ErrClosing):
+	case errors.As(err, &ce):
+		return ce.Code().String()
+	case errors.Is(err, client.ErrClosed):
 		return "ConnectionLoss"
-	case errors.Is(err, zk.ErrAPIError):
-		return "APIError"
-	case errors.Is(err, zk.ErrUnknown):
-		return "SystemError"
-	case errors.Is(err, errTimeout):
+	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "Timeout"
 	case errors.Is(err, errWatchLost):
 		return "WatchLost"
@@ -330,7 +307,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for i := range value {
 		value[i] = 'a' + byte(i%26)
 	}
-	if _, err := setup.Create(cfg.Root, nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
+	if _, _, err := setup.Create(bg, cfg.Root, nil, client.ModePersistent, nil); err != nil {
 		return nil, fmt.Errorf("bench: create %s: %w", cfg.Root, err)
 	}
 	if !cfg.Keep {
@@ -427,8 +404,8 @@ func (k *clock) finish() time.Duration {
 }
 
 // connectAll opens n sessions concurrently.
-func connectAll(ctx context.Context, cfg Config, n int) ([]*zk.Conn, error) {
-	conns := make([]*zk.Conn, n)
+func connectAll(ctx context.Context, cfg Config, n int) ([]*client.Client, error) {
+	conns := make([]*client.Client, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
@@ -448,7 +425,7 @@ func connectAll(ctx context.Context, cfg Config, n int) ([]*zk.Conn, error) {
 	return conns, ctx.Err()
 }
 
-func closeAll(conns []*zk.Conn) {
+func closeAll(conns []*client.Client) {
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		if c != nil {
@@ -461,8 +438,7 @@ func closeAll(conns []*zk.Conn) {
 
 // runOps runs the request workloads: every client loops issuing one
 // synchronous request at a time.
-func runOps(ctx context.Context, cfg Config, setup *zk.Conn, value []byte, rec *recorder) (*Result, error) {
-	acl := zk.WorldACL(zk.PermAll)
+func runOps(ctx context.Context, cfg Config, setup *client.Client, value []byte, rec *recorder) (*Result, error) {
 	keys := make([]string, cfg.Keys)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("%s/k%07d", cfg.Root, i)
@@ -474,7 +450,7 @@ func runOps(ctx context.Context, cfg Config, setup *zk.Conn, value []byte, rec *
 			return nil, err
 		}
 	case "list":
-		if _, err := setup.Create(wide, nil, 0, acl); err != nil {
+		if _, _, err := setup.Create(bg, wide, nil, client.ModePersistent, nil); err != nil {
 			return nil, err
 		}
 		children := make([]string, cfg.Children)
@@ -514,39 +490,30 @@ func runOps(ctx context.Context, cfg Config, setup *zk.Conn, value []byte, rec *
 				var err error
 				switch cfg.Workload {
 				case "create":
-					_, err = c.Create(fmt.Sprintf("%s/c%d-%d", cfg.Root, ci, i), value, 0, acl)
+					_, _, err = c.Create(bg, fmt.Sprintf("%s/c%d-%d", cfg.Root, ci, i), value, client.ModePersistent, nil)
 				case "set":
-					_, err = c.Set(key, value, -1)
+					_, err = c.Set(bg, key, value, client.AnyVersion)
 				case "get":
-					_, _, err = c.Get(key)
+					_, _, err = c.Get(bg, key)
 				case "exists":
-					_, _, err = c.Exists(key)
+					_, _, err = c.Exists(bg, key)
 				case "delete":
-					err = c.Delete(keys[nextDelete], -1)
+					err = c.Delete(bg, keys[nextDelete], client.AnyVersion)
 					nextDelete += len(conns)
 				case "mixed":
 					if rng.Float64() < cfg.ReadRatio {
-						_, _, err = c.Get(key)
+						_, _, err = c.Get(bg, key)
 					} else {
-						_, err = c.Set(key, value, -1)
+						_, err = c.Set(bg, key, value, client.AnyVersion)
 					}
 				case "multi":
-					ops := make([]any, cfg.MultiOps)
+					ops := make([]client.Op, cfg.MultiOps)
 					for j := range ops {
-						ops[j] = &zk.CreateRequest{Path: fmt.Sprintf("%s/m%d-%d-%d", cfg.Root, ci, i, j), Data: value, Acl: acl}
+						ops[j] = client.CreateOp(fmt.Sprintf("%s/m%d-%d-%d", cfg.Root, ci, i, j), value, client.ModePersistent, nil)
 					}
-					var rs []zk.MultiResponse
-					rs, err = c.Multi(ops...)
-					if err == nil {
-						for _, r := range rs {
-							if r.Error != nil {
-								err = r.Error
-								break
-							}
-						}
-					}
+					_, err = c.Multi(bg, ops...) // a failed transaction's error names the failing op
 				case "list":
-					_, _, err = c.Children(wide)
+					_, _, err = c.Children(bg, wide)
 				}
 				d := time.Since(t0)
 				if err != nil {
@@ -572,9 +539,9 @@ func runOps(ctx context.Context, cfg Config, setup *zk.Conn, value []byte, rec *
 // runWatch runs watch-storm rounds: all clients watch one node, one
 // setData fires every watch; a round's latency is the time from the
 // setData until the last event arrived.
-func runWatch(ctx context.Context, cfg Config, setup *zk.Conn, value []byte, rec *recorder) (*Result, error) {
+func runWatch(ctx context.Context, cfg Config, setup *client.Client, value []byte, rec *recorder) (*Result, error) {
 	node := cfg.Root + "/watched"
-	if _, err := setup.Create(node, value, 0, zk.WorldACL(zk.PermAll)); err != nil {
+	if _, _, err := setup.Create(bg, node, value, client.ModePersistent, nil); err != nil {
 		return nil, err
 	}
 	conns, err := connectAll(ctx, cfg, cfg.Clients)
@@ -589,14 +556,14 @@ func runWatch(ctx context.Context, cfg Config, setup *zk.Conn, value []byte, rec
 	kinds := map[string]int{}
 	k := startClock(ctx, cfg, rec)
 	for k.next() {
-		chans := make([]<-chan zk.Event, len(conns))
+		chans := make([]<-chan client.Event, len(conns))
 		regErrs := make([]error, len(conns))
 		var wg sync.WaitGroup
 		for i, c := range conns {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, _, chans[i], regErrs[i] = c.GetW(node)
+				_, _, chans[i], regErrs[i] = c.GetW(bg, node)
 			}()
 		}
 		wg.Wait()
@@ -606,7 +573,7 @@ func runWatch(ctx context.Context, cfg Config, setup *zk.Conn, value []byte, rec
 			continue
 		}
 		t0 := time.Now()
-		if _, err := setup.Set(node, value, -1); err != nil {
+		if _, err := setup.Set(bg, node, value, client.AnyVersion); err != nil {
 			kinds[ErrorKind(err)]++
 			rec.errs.Add(1)
 			continue
@@ -622,7 +589,7 @@ func runWatch(ctx context.Context, cfg Config, setup *zk.Conn, value []byte, rec
 				select {
 				case ev := <-ch:
 					lats[i] = time.Since(t0)
-					if ev.Type != zk.EventNodeDataChanged {
+					if ev.Type != client.EventNodeDataChanged {
 						evErrs[i] = errWatchLost
 					}
 				case <-expired:
@@ -662,7 +629,7 @@ func runConnect(ctx context.Context, cfg Config, rec *recorder) (*Result, error)
 	kinds := map[string]int{}
 	k := startClock(ctx, cfg, rec)
 	for k.next() {
-		conns := make([]*zk.Conn, cfg.Clients)
+		conns := make([]*client.Client, cfg.Clients)
 		lats := make([]time.Duration, cfg.Clients)
 		errs := make([]error, cfg.Clients)
 		var wg sync.WaitGroup
@@ -704,8 +671,7 @@ func runConnect(ctx context.Context, cfg Config, rec *recorder) (*Result, error)
 }
 
 // precreate makes the given nodes, pipelining on the one session.
-func precreate(c *zk.Conn, paths []string, value []byte) error {
-	acl := zk.WorldACL(zk.PermAll)
+func precreate(c *client.Client, paths []string, value []byte) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -717,7 +683,7 @@ func precreate(c *zk.Conn, paths []string, value []byte) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, err := c.Create(p, value, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			if _, _, err := c.Create(bg, p, value, client.ModePersistent, nil); err != nil && !errors.Is(err, client.ErrNodeExists) {
 				mu.Lock()
 				if first == nil {
 					first = fmt.Errorf("bench: precreate %s: %w", p, err)

@@ -6,14 +6,16 @@
 // went wrong.
 //
 // The shell talks to a server through [Backend], a small interface of its
-// own; [DialWire] implements it directly on the ZooKeeper wire protocol
-// (package proto), so every opcode zkCli uses is available.
+// own; [Session], made by [Dial], implements it on the project's client
+// (package client) with that client's session-wide event stream, the
+// counterpart of the default watcher zkCli prints.
 package cli
 
 import (
 	"context"
 	"errors"
 
+	"github.com/paddockhq/paddock/client"
 	"github.com/paddockhq/paddock/proto"
 )
 
@@ -132,8 +134,13 @@ type Backend interface {
 	// WaitConnected blocks until the session is connected, ctx is done or
 	// the backend is closed.
 	WaitConnected(ctx context.Context) error
-	// Events delivers watch and connection events; it is closed by Close.
-	Events() <-chan Event
+	// NextEvent waits for the next watch or connection event (ctx bounds
+	// the wait). Events come in order, each before the reply to any later
+	// request; after the last one (the session's end: Closed, Expired,
+	// AuthFailed) it returns io.EOF.
+	NextEvent(ctx context.Context) (Event, error)
+	// TryEvent returns the next event if one is queued, without waiting.
+	TryEvent() (Event, bool)
 	// Close ends the session.
 	Close() error
 }
@@ -143,6 +150,10 @@ func errCode(err error) (proto.ErrCode, bool) {
 	var c proto.ErrCode
 	if errors.As(err, &c) {
 		return c, true
+	}
+	var ce client.Error
+	if errors.As(err, &ce) {
+		return ce.Code(), true
 	}
 	return 0, false
 }

@@ -292,6 +292,15 @@ func joinPath(parent, child string) string {
 	return parent + "/" + child
 }
 
+// parentPath returns the parent of an absolute path ("/" for "/a").
+func parentPath(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
+}
+
 // visitDFS walks the subtree below path as ZKUtil.visitSubTreeDFS does:
 // all children of a node (sorted) first, then each child's subtree. Nodes
 // that vanish during the walk are skipped.

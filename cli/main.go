@@ -67,7 +67,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, version stri
 		Stdout:      stdout,
 		Stderr:      stderr,
 		Dial: func(s string) (Backend, error) {
-			return DialWire(WireOptions{Servers: s, SessionTimeout: timeout, TLS: tlsCfg, ReadOnly: *readOnly})
+			return Dial(DialOptions{Servers: s, SessionTimeout: timeout, TLS: tlsCfg, ReadOnly: *readOnly})
 		},
 	}
 	sh := NewShell(cfg)

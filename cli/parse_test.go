@@ -121,14 +121,13 @@ func TestClientConfigString(t *testing.T) {
 // methods a test does not expect panic through the nil embedded interface.
 type recorder struct {
 	Backend
-	calls  []string
-	events chan Event
+	calls []string
 }
 
 func (r *recorder) rec(format string, a ...any) { r.calls = append(r.calls, fmt.Sprintf(format, a...)) }
 func (r *recorder) State() State                { return StateConnected }
-func (r *recorder) Events() <-chan Event        { return r.events }
-func (r *recorder) Close() error                { close(r.events); return nil }
+func (r *recorder) TryEvent() (Event, bool)     { return Event{}, false }
+func (r *recorder) Close() error                { return nil }
 func (r *recorder) Create(_ context.Context, p string, d []byte, acl []proto.ACL, mode int32, ttl int64) (string, error) {
 	var as []string
 	for _, a := range acl {
@@ -260,7 +259,7 @@ func TestCommandParsing(t *testing.T) {
 	} {
 		t.Run(tc.line, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			rec := &recorder{events: make(chan Event, 8)}
+			rec := &recorder{}
 			sh := NewShell(Config{Stdout: &out, Stderr: &errb, Dial: func(string) (Backend, error) { return rec, nil }})
 			if err := sh.Connect(false); err != nil {
 				t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/paddockhq/paddock/client"
 	"github.com/peterh/liner"
 )
 
@@ -42,8 +43,8 @@ type Config struct {
 	Version string
 	// HistoryFile keeps the interactive history across runs; "" disables.
 	HistoryFile string
-	// Dial opens a session to a connect string. Nil means [DialWire] with
-	// WireOptions{Servers, SessionTimeout: Timeout}.
+	// Dial opens a session to a connect string. Nil means [Dial] with
+	// DialOptions{Servers, SessionTimeout: Timeout}.
 	Dial func(server string) (Backend, error)
 	// Stdout and Stderr receive the output; nil means os.Stdout/os.Stderr.
 	Stdout, Stderr io.Writer
@@ -94,7 +95,7 @@ func NewShell(cfg Config) *Shell {
 	if cfg.Dial == nil {
 		timeout := cfg.Timeout
 		cfg.Dial = func(server string) (Backend, error) {
-			return DialWire(WireOptions{Servers: server, SessionTimeout: timeout})
+			return Dial(DialOptions{Servers: server, SessionTimeout: timeout})
 		}
 	}
 	sh := &Shell{cfg: cfg, host: cfg.Server, json: cfg.JSON, history: map[int]string{}, rawOut: cfg.Stdout}
@@ -168,10 +169,11 @@ func (sh *Shell) Connect(wait bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), sh.cfg.Timeout)
 	defer cancel()
 	if err := sh.be.WaitConnected(ctx); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errClosed) || strings.Contains(err.Error(), "deadline") {
+		var ce *client.ConnectError
+		if errors.As(err, &ce) || errors.Is(err, context.DeadlineExceeded) {
 			msg := fmt.Sprintf("Unable to connect to %s within %v", sh.host, sh.cfg.Timeout)
-			if le, ok := sh.be.(interface{ LastError() error }); ok && le.LastError() != nil {
-				msg += " (" + le.LastError().Error() + ")"
+			if ce != nil && ce.Last != nil {
+				msg += " (" + ce.Last.Error() + ")"
 			}
 			return &cliError{msg: msg, code: exitConnection}
 		}
@@ -186,7 +188,13 @@ func (sh *Shell) closeBackend() {
 		<-sh.pumpDone
 		return
 	}
-	for ev := range sh.be.Events() { // closed by Close
+	// After Close the stream holds the rest of the session's events, the
+	// Closed event last.
+	for {
+		ev, err := sh.be.NextEvent(context.Background())
+		if err != nil {
+			return
+		}
 		sh.printEvent(ev)
 	}
 }
@@ -203,7 +211,11 @@ func (sh *Shell) Close() {
 // pump prints the session's events as they arrive (terminal mode).
 func (sh *Shell) pump(be Backend, done chan struct{}) {
 	defer close(done)
-	for ev := range be.Events() {
+	for {
+		ev, err := be.NextEvent(context.Background())
+		if err != nil {
+			return // io.EOF: the session is over
+		}
 		sh.printEvent(ev)
 	}
 }
@@ -232,22 +244,18 @@ func (sh *Shell) printEvent(ev Event) {
 
 // drain prints the events received so far (script mode, where events are
 // printed between commands: a watch fired by a command shows right after
-// its output, deterministically).
+// its output, deterministically, since every event is queued before the
+// reply to any later request).
 func (sh *Shell) drain() {
 	if sh.be == nil || sh.async {
 		return
 	}
-	ch := sh.be.Events()
 	for {
-		select {
-		case ev, ok := <-ch:
-			if !ok {
-				return
-			}
-			sh.printEvent(ev)
-		default:
+		ev, ok := sh.be.TryEvent()
+		if !ok {
 			return
 		}
+		sh.printEvent(ev)
 	}
 }
 

@@ -33,6 +33,7 @@ type Client struct {
 
 	watches *watchManager
 	states  *stateQueue
+	events  *SessionEvents // nil without WithSessionEvents
 
 	xid        atomic.Int32
 	lastZxid   atomic.Int64
@@ -53,6 +54,7 @@ type Client struct {
 	passwd     []byte
 	negotiated time.Duration
 	auth       []authInfo
+	lastErr    error // why the last round of connection attempts failed
 }
 
 // Connect creates a session with one of servers and returns once it is
@@ -62,10 +64,30 @@ type Client struct {
 //
 // The context bounds only the wait for the first session; cancelling it
 // later has no effect. Without a deadline Connect keeps trying the servers
-// until one answers. After Connect returns, the client reconnects on its
-// own across the server list, resuming the session, re-sending
-// credentials and re-arming watches.
+// until one answers; when the context ends first the error is a
+// *ConnectError saying why the last attempt failed. After Connect returns,
+// the client reconnects on its own across the server list, resuming the
+// session, re-sending credentials and re-arming watches.
 func Connect(ctx context.Context, servers []string, opts ...Option) (*Client, error) {
+	c, err := New(servers, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.WaitConnected(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// New returns a Client at once and lets it connect in the background, as
+// the constructor of ZooKeeper's Java client does: tools that must start
+// while the servers are still down (a shell, an operator) use it. Until
+// the first session is established calls fail with ErrConnectionLoss;
+// WaitConnected waits for it, and the state callback and the session
+// events (WithStateCallback, WithSessionEvents) report it. The servers and
+// options are those of Connect; only a malformed server list is an error.
+func New(servers []string, opts ...Option) (*Client, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
@@ -98,16 +120,19 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Client, er
 		passwd:    cfg.sessionPasswd,
 		auth:      append([]authInfo(nil), cfg.auth...),
 	}
+	if cfg.sessionEvents {
+		c.events = newSessionEvents()
+	}
 	c.watches = newWatchManager(c)
 	c.states = newStateQueue(cfg.onState)
 	c.loopCtx, c.loopCancel = context.WithCancel(context.Background())
 	go c.loop()
-	if err := c.WaitConnected(ctx); err != nil {
-		c.Close()
-		return nil, err
-	}
 	return c, nil
 }
+
+// SessionEvents returns the session-wide event stream, or nil unless the
+// client was made with WithSessionEvents.
+func (c *Client) SessionEvents() *SessionEvents { return c.events }
 
 // ParseConnectString splits a ZooKeeper connect string,
 // "host1:port1,host2:port2[/chroot]", into server addresses (a missing port
@@ -206,8 +231,8 @@ func (c *Client) Chroot() string { return c.chroot }
 
 // WaitConnected waits until the client is connected (StateConnected or
 // StateConnectedReadOnly). It returns the terminal error (ErrSessionExpired,
-// ErrAuthFailed, ErrClosed) if the client can never connect again, or the
-// context's error.
+// ErrAuthFailed, ErrClosed) if the client can never connect again, or,
+// when ctx ends first, a *ConnectError that wraps the context's error.
 func (c *Client) WaitConnected(ctx context.Context) error {
 	for {
 		c.mu.Lock()
@@ -222,10 +247,37 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return ctx.Err()
+			c.mu.Lock()
+			last := c.lastErr
+			c.mu.Unlock()
+			return &ConnectError{Err: ctx.Err(), Last: last}
 		}
 	}
 }
+
+// ConnectError is the error of Connect and WaitConnected when the wait
+// ends before a session is established: the context's error, and the
+// reason the client's last round of connection attempts failed, if one
+// did ("dial tcp ...: connection refused", a TLS handshake error, ...).
+// errors.Is(err, context.DeadlineExceeded) holds for a deadline.
+type ConnectError struct {
+	// Err is the context's error.
+	Err error
+	// Last is why the last attempt failed; nil if none has failed yet
+	// (the first attempt was still under way).
+	Last error
+}
+
+// Error returns "zk: not connected: <ctx error> (last attempt: <reason>)".
+func (e *ConnectError) Error() string {
+	if e.Last == nil {
+		return "zk: not connected: " + e.Err.Error()
+	}
+	return "zk: not connected: " + e.Err.Error() + " (last attempt: " + e.Last.Error() + ")"
+}
+
+// Unwrap returns the context's error.
+func (e *ConnectError) Unwrap() error { return e.Err }
 
 // Close ends the session (closeSession: the server deletes its ephemeral
 // nodes at once) and the connection. Watches end with EventNotWatching,
@@ -278,6 +330,9 @@ func (c *Client) loop() {
 			c.terminate(StateExpired, ErrSessionExpired)
 			return
 		case err != nil:
+			c.mu.Lock()
+			c.lastErr = err
+			c.mu.Unlock()
 			backoff = min(max(2*backoff, 50*time.Millisecond), c.cfg.maxBackoff)
 			d := backoff/2 + rand.N(backoff/2+1)
 			c.cfg.logger.Debug("zk: no server reachable, retrying", "in", d, "err", err)
@@ -362,6 +417,7 @@ func (c *Client) established(cn *conn, resp *proto.ConnectResponse) error {
 		"timeout", c.negotiated, "resumed", !first, "readOnly", resp.ReadOnly)
 	c.mu.Lock()
 	c.cn = cn
+	c.lastErr = nil
 	c.setStateLocked(st)
 	c.mu.Unlock()
 	c.watches.sessionEvent(st)
@@ -370,8 +426,11 @@ func (c *Client) established(cn *conn, resp *proto.ConnectResponse) error {
 	return nil
 }
 
-// setStateLocked changes the state and queues the callback; c.mu is held,
-// so callbacks are queued in the order of the changes.
+// setStateLocked changes the state and queues the callback and the
+// session event; c.mu is held, so both are queued in the order of the
+// changes. The callers order them with the watch events: a connection's
+// state change is queued before its reader starts, its loss after its
+// reader has ended.
 func (c *Client) setStateLocked(s State) {
 	if c.state == s {
 		return
@@ -380,6 +439,7 @@ func (c *Client) setStateLocked(s State) {
 	close(c.stateWait)
 	c.stateWait = make(chan struct{})
 	c.states.push(s)
+	c.events.push(Event{Type: EventNone, State: s}, s.Terminal())
 }
 
 // terminate moves the client to a terminal state: later calls fail with

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"errors"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ var coreTests = []struct {
 	{"Pipelining", testPipelining},
 	{"Expiry", testExpiry},
 	{"Close", testClose},
+	{"SessionEvents", testSessionEvents},
 }
 
 func runCore(t *testing.T, e env) {
@@ -610,7 +612,7 @@ func testPipelining(t *testing.T, e env) {
 func testExpiry(t *testing.T, e env) {
 	ctx := ctxT(t)
 	states := make(chan State, 16)
-	c := connect(t, e.addr, WithStateCallback(func(s State) { states <- s }))
+	c := connect(t, e.addr, WithStateCallback(func(s State) { states <- s }), WithSessionEvents())
 	if s := <-states; s != StateConnected {
 		t.Fatalf("first state %v", s)
 	}
@@ -664,6 +666,26 @@ func testExpiry(t *testing.T, e env) {
 			break
 		}
 	}
+	// The session stream ends with Expired; before it only connection
+	// changes and watch events.
+	var last Event
+	for {
+		ev, err := c.SessionEvents().Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last.Type == EventNone && last.State == StateExpired {
+			t.Fatalf("event %+v after Expired", ev)
+		}
+		if ev.Type == EventNone && ev.State != StateConnected && ev.State != StateDisconnected && ev.State != StateExpired {
+			t.Fatalf("session event %+v before Expired", ev)
+		}
+		last = ev
+	}
+	wantState(t, last, StateExpired)
 	_, _, err := c.Get(ctx, "/")
 	wantErr(t, err, ErrSessionExpired)
 	if err := c.WaitConnected(ctx); !errors.Is(err, ErrSessionExpired) {

@@ -18,6 +18,10 @@
 // in flight when a connection breaks fail the same way. WaitConnected
 // waits for the next connection.
 //
+// New is Connect without the wait: it returns at once and connects in the
+// background, as the Java client's constructor does, for tools that must
+// start while the servers are down.
+//
 // If the session expires (the servers heard nothing for T), the client
 // moves to StateExpired and stays there: its ephemeral nodes are gone and
 // every call returns ErrSessionExpired. NewSession connects a fresh
@@ -45,7 +49,15 @@
 // AddWatch sets a persistent (optionally recursive) watch and returns a
 // Watcher whose channel carries every event until Remove.
 //
+// WithSessionEvents adds the session-wide watcher, SessionEvents: one
+// ordered stream of every state change and every watch event of the
+// session, as the default Watcher of ZooKeeper's Java client receives
+// them (zkCli's printwatches prints that stream; `paddock cli` is built
+// on this one). It buffers without bound and is read with a context
+// (Next) or without waiting (TryNext).
+//
 // ZooKeeper's ordering promise holds through the client: an event is in
-// its channel before the reply to any later request is returned, so a
-// client that reads new data has already been given the event for it.
+// its channel, and in the session stream, before the reply to any later
+// request is returned, so a client that reads new data has already been
+// given the event for it.
 package client

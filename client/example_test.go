@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"time"
 
@@ -270,4 +271,45 @@ func ExampleParseConnectString() {
 	fmt.Println(hosts, chroot)
 	// Output:
 	// [zk1:2181 zk2:2181 [::1]:2182] /app
+}
+
+// The session-wide watcher: one ordered stream of the session's state
+// changes and watch events, like the default Watcher of ZooKeeper's Java
+// client. An event is in the stream before the reply to any later
+// request, so after a call returns TryNext finds it without waiting.
+func ExampleWithSessionEvents() {
+	ctx := context.Background()
+	c, err := client.Connect(ctx, servers, client.WithSessionEvents())
+	if err != nil {
+		log.Fatal(err)
+	}
+	events := c.SessionEvents()
+
+	c.Create(ctx, "/example-events", []byte("v1"), client.ModePersistent, nil)
+	// The one-shot channel may be ignored: the stream gets the event too.
+	if _, _, _, err := c.GetW(ctx, "/example-events"); err != nil {
+		log.Fatal(err)
+	}
+	c.Set(ctx, "/example-events", []byte("v2"), client.AnyVersion)
+	c.Delete(ctx, "/example-events", client.AnyVersion)
+	for {
+		ev, ok := events.TryNext()
+		if !ok {
+			break
+		}
+		fmt.Println(ev)
+	}
+
+	c.Close()
+	for {
+		ev, err := events.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		fmt.Println(ev)
+	}
+	// Output:
+	// None SyncConnected
+	// NodeDataChanged /example-events
+	// None Closed
 }

@@ -99,13 +99,13 @@ func (c *Client) subRequest(o Op) (proto.MultiOp, error) {
 		if o.mode.IsTTL() {
 			return proto.MultiOp{}, &OpError{Op: "create", Path: o.path, Err: fmt.Errorf("%w: mode %v needs CreateTTLOp", ErrBadArguments, o.mode)}
 		}
-		return proto.MultiOp{Type: kind, Req: &proto.CreateRequest{Path: sp, Data: nonNil(o.data), Acl: orOpen(o.acl), Flags: int32(o.mode)}}, nil
+		return proto.MultiOp{Type: kind, Req: &proto.CreateRequest{Path: sp, Data: o.data, Acl: orOpen(o.acl), Flags: int32(o.mode)}}, nil
 	case proto.OpCreateTTL:
-		return proto.MultiOp{Type: o.kind, Req: &proto.CreateTTLRequest{Path: sp, Data: nonNil(o.data), Acl: orOpen(o.acl), Flags: int32(o.mode), Ttl: o.ttl.Milliseconds()}}, nil
+		return proto.MultiOp{Type: o.kind, Req: &proto.CreateTTLRequest{Path: sp, Data: o.data, Acl: orOpen(o.acl), Flags: int32(o.mode), Ttl: o.ttl.Milliseconds()}}, nil
 	case proto.OpDelete:
 		return proto.MultiOp{Type: o.kind, Req: &proto.DeleteRequest{Path: sp, Version: o.version}}, nil
 	case proto.OpSetData:
-		return proto.MultiOp{Type: o.kind, Req: &proto.SetDataRequest{Path: sp, Data: nonNil(o.data), Version: o.version}}, nil
+		return proto.MultiOp{Type: o.kind, Req: &proto.SetDataRequest{Path: sp, Data: o.data, Version: o.version}}, nil
 	case proto.OpCheck:
 		return proto.MultiOp{Type: o.kind, Req: &proto.CheckVersionRequest{Path: sp, Version: o.version}}, nil
 	case proto.OpGetData:

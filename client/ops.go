@@ -39,7 +39,9 @@ func orOpen(acl []ACL) []ACL {
 }
 
 // Create creates a node with data and returns its path (with the sequence
-// suffix for sequential modes) and its Stat. A nil acl means
+// suffix for sequential modes) and its Stat. Nil data is sent as null, as
+// the Java client sends a null array (zkCli shows it as "null" and Get
+// returns nil); []byte{} is empty data. A nil acl means
 // WorldACL(PermAll) (OPEN_ACL_UNSAFE). It fails with ErrNodeExists,
 // ErrNoNode (no parent), ErrNoChildrenForEphemerals, ErrNoAuth or
 // ErrInvalidACL. TTL modes need CreateTTL; ModeContainer is the same as
@@ -57,7 +59,7 @@ func (c *Client) Create(ctx context.Context, path string, data []byte, mode Crea
 		op = proto.OpCreateContainer
 	}
 	var resp proto.Create2Response
-	r := newRequest(op, &proto.CreateRequest{Path: c.serverPath(path), Data: nonNil(data), Acl: orOpen(acl), Flags: int32(mode)}, &resp)
+	r := newRequest(op, &proto.CreateRequest{Path: c.serverPath(path), Data: data, Acl: orOpen(acl), Flags: int32(mode)}, &resp)
 	if err := c.call(ctx, "create", path, r); err != nil {
 		return "", nil, err
 	}
@@ -83,7 +85,7 @@ func (c *Client) CreateTTL(ctx context.Context, path string, data []byte, mode C
 		return "", nil, err
 	}
 	var resp proto.Create2Response
-	r := newRequest(proto.OpCreateTTL, &proto.CreateTTLRequest{Path: c.serverPath(path), Data: nonNil(data),
+	r := newRequest(proto.OpCreateTTL, &proto.CreateTTLRequest{Path: c.serverPath(path), Data: data,
 		Acl: orOpen(acl), Flags: int32(mode), Ttl: ttl.Milliseconds()}, &resp)
 	if err := c.call(ctx, "createTTL", path, r); err != nil {
 		return "", nil, err
@@ -91,14 +93,9 @@ func (c *Client) CreateTTL(ctx context.Context, path string, data []byte, mode C
 	return c.clientPath(resp.Path), &resp.Stat, nil
 }
 
-// nonNil makes nil data an empty buffer: ZooKeeper stores null and empty
-// differently and its own clients send empty arrays.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
+// noData is the empty (not null) data of the nodes EnsurePath creates, as
+// Curator's ZKPaths.mkdirs gives them.
+var noData = []byte{}
 
 // EnsurePath creates path and every missing ancestor as persistent nodes
 // with empty data, ignoring nodes that already exist. A nil acl means
@@ -111,7 +108,7 @@ func (c *Client) EnsurePath(ctx context.Context, path string, acl []ACL) error {
 		return nil
 	}
 	// Try the node itself first: usually only it (or nothing) is missing.
-	_, _, err := c.Create(ctx, path, nil, ModePersistent, acl)
+	_, _, err := c.Create(ctx, path, noData, ModePersistent, acl)
 	if err == nil || errors.Is(err, ErrNodeExists) {
 		return nil
 	}
@@ -121,7 +118,7 @@ func (c *Client) EnsurePath(ctx context.Context, path string, acl []ACL) error {
 	if err := c.EnsurePath(ctx, parentPath(path), acl); err != nil {
 		return err
 	}
-	_, _, err = c.Create(ctx, path, nil, ModePersistent, acl)
+	_, _, err = c.Create(ctx, path, noData, ModePersistent, acl)
 	if err != nil && !errors.Is(err, ErrNodeExists) {
 		return err
 	}
@@ -249,14 +246,14 @@ func (c *Client) get(ctx context.Context, name, path, sp string, w *oneShot) ([]
 }
 
 // Set replaces a node's data if its version matches (AnyVersion matches
-// all) and returns the new Stat. It fails with ErrNoNode, ErrBadVersion or
+// all) and returns the new Stat. Nil data is null, as for Create. It fails with ErrNoNode, ErrBadVersion or
 // ErrNoAuth.
 func (c *Client) Set(ctx context.Context, path string, data []byte, version int32) (*Stat, error) {
 	if err := checkPath("setData", path, false); err != nil {
 		return nil, err
 	}
 	var resp proto.SetDataResponse
-	r := newRequest(proto.OpSetData, &proto.SetDataRequest{Path: c.serverPath(path), Data: nonNil(data), Version: version}, &resp)
+	r := newRequest(proto.OpSetData, &proto.SetDataRequest{Path: c.serverPath(path), Data: data, Version: version}, &resp)
 	if err := c.call(ctx, "setData", path, r); err != nil {
 		return nil, err
 	}

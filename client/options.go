@@ -37,6 +37,7 @@ type config struct {
 	shuffle        bool
 	maxBackoff     time.Duration
 	closeTimeout   time.Duration
+	sessionEvents  bool
 }
 
 func defaultConfig() config {
@@ -112,6 +113,15 @@ func WithReadOnly(allowed bool) Option {
 // for a terminal state: StateExpired, StateAuthFailed or StateClosed.
 func WithStateCallback(f func(State)) Option {
 	return func(c *config) { c.onState = f }
+}
+
+// WithSessionEvents gives the client a session-wide event stream
+// (Client.SessionEvents): every state change and every watch event of the
+// session, in order, like the default Watcher of ZooKeeper's Java client.
+// The stream starts before the first connection, so it begins with that
+// connection's StateConnected event. See SessionEvents.
+func WithSessionEvents() Option {
+	return func(c *config) { c.sessionEvents = true }
 }
 
 // WithChroot makes every path relative to root (e.g. "/app"), as the

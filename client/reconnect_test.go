@@ -43,6 +43,7 @@ var reconnectTests = []struct {
 	{"ReadTimeout", testReadTimeout},
 	{"AuthFailed", testAuthFailed},
 	{"AuthReplayed", testAuthReplayed},
+	{"SessionEvents", testSessionEventsReconnect},
 }
 
 func TestReconnectPaddock(t *testing.T) {

@@ -234,7 +234,8 @@ type Event struct {
 	// for EventNone.
 	Path string
 	// Zxid is the zxid of the change that triggered the event, or 0 for
-	// events the client generates itself.
+	// events the client generates itself. Servers that do not report it
+	// (Apache ZooKeeper 3.8) leave it at -1.
 	Zxid int64
 	// Err is set on EventNotWatching: ErrSessionExpired, ErrClosed or
 	// ErrAuthFailed.

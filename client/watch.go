@@ -260,12 +260,17 @@ func (m *watchManager) dispatch(we proto.WatcherEvent, zxid int64) {
 		}
 	}
 	// Delivered under m.mu so that a concurrent Remove or terminate cannot
-	// slip a final event in front of this one; neither delivery blocks.
+	// slip a final event in front of this one; no delivery blocks. The
+	// session stream gets the event once if any watch took it, as the
+	// Java client's default watcher does (materialize returns a set).
 	for _, w := range shots {
 		w.fire(ev)
 	}
 	for _, w := range ws {
 		w.push(ev, false)
+	}
+	if len(shots)+len(ws) > 0 {
+		m.c.events.push(ev, false)
 	}
 	m.mu.Unlock()
 }
@@ -343,30 +348,45 @@ func (m *watchManager) remove(path string, t WatcherType) {
 	defer m.mu.Unlock()
 	st := m.c.State()
 	cp := m.c.clientPath(path)
-	fire := func(table map[string][]*oneShot, typ EventType) {
-		for _, w := range table[path] {
+	fire := func(table map[string][]*oneShot, typ EventType) bool {
+		list := table[path]
+		for _, w := range list {
 			w.fire(Event{Type: typ, State: st, Path: cp})
 		}
 		delete(table, path)
+		return len(list) > 0
 	}
-	end := func(table map[string][]*Watcher) {
-		for _, w := range table[path] {
+	end := func(table map[string][]*Watcher) bool {
+		list := table[path]
+		for _, w := range list {
 			w.push(Event{Type: EventPersistentWatchRemoved, State: st, Path: cp}, true)
 		}
 		delete(table, path)
+		return len(list) > 0
 	}
+	var child, data, pers bool
 	if t == WatcherData || t == WatcherAny {
-		fire(m.data, EventDataWatchRemoved)
-		fire(m.exist, EventDataWatchRemoved)
+		data = fire(m.data, EventDataWatchRemoved)
+		data = fire(m.exist, EventDataWatchRemoved) || data
 	}
 	if t == WatcherChildren || t == WatcherAny {
-		fire(m.child, EventChildWatchRemoved)
+		child = fire(m.child, EventChildWatchRemoved)
 	}
 	if t == WatcherPersistent || t == WatcherAny {
-		end(m.persistent)
+		pers = end(m.persistent)
 	}
 	if t == WatcherPersistentRecursive || t == WatcherAny {
-		end(m.recursive)
+		pers = end(m.recursive) || pers
+	}
+	// The session stream gets one event per kind removed, as the Java
+	// client's default watcher gets one from each set of removed watchers.
+	for _, k := range []struct {
+		removed bool
+		typ     EventType
+	}{{child, EventChildWatchRemoved}, {data, EventDataWatchRemoved}, {pers, EventPersistentWatchRemoved}} {
+		if k.removed {
+			m.c.events.push(Event{Type: k.typ, State: st, Path: cp}, false)
+		}
 	}
 }
 

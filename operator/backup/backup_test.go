@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
+	"github.com/paddockhq/paddock/client"
 	"github.com/paddockhq/paddock/operator/backup"
 	"github.com/paddockhq/paddock/server"
 )
@@ -35,13 +34,15 @@ func start(t *testing.T, dir, digest string) *server.Server {
 	return srv
 }
 
-func connect(t *testing.T, srv *server.Server) *zk.Conn {
+func connect(t *testing.T, srv *server.Server) *client.Client {
 	t.Helper()
-	conn, _, err := zk.Connect([]string{srv.Addr().String()}, 5*time.Second, zk.WithLogInfo(false))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := client.Connect(ctx, []string{srv.Addr().String()}, client.WithSessionTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(conn.Close)
+	t.Cleanup(func() { conn.Close() })
 	return conn
 }
 
@@ -53,20 +54,22 @@ func TestTakeAndSeed(t *testing.T) {
 	digest := "super:" + base64.StdEncoding.EncodeToString(sum[:])
 	src := start(t, t.TempDir(), digest)
 	conn := connect(t, src)
-	acl := zk.DigestACL(zk.PermAll, "alice", "pw")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	acl := client.DigestACL(client.PermAll, "alice", "pw")
 	for _, n := range []struct {
 		path string
 		data string
-		acl  []zk.ACL
-	}{{"/app", "a", zk.WorldACL(zk.PermAll)}, {"/app/config", "v1", zk.WorldACL(zk.PermAll)}, {"/secret", "s", acl}} {
-		if _, err := conn.Create(n.path, []byte(n.data), 0, n.acl); err != nil {
+		acl  []client.ACL
+	}{{"/app", "a", client.WorldACL(client.PermAll)}, {"/app/config", "v1", client.WorldACL(client.PermAll)}, {"/secret", "s", acl}} {
+		if _, _, err := conn.Create(ctx, n.path, []byte(n.data), client.ModePersistent, n.acl); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := conn.Set("/app/config", []byte("v2"), 0); err != nil {
+	if _, err := conn.Set(ctx, "/app/config", []byte("v2"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Create("/app/eph", nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); err != nil {
+	if _, _, err := conn.Create(ctx, "/app/eph", nil, client.ModeEphemeral, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -92,23 +95,21 @@ func TestTakeAndSeed(t *testing.T) {
 	}
 	dst := start(t, dir, digest)
 	c2 := connect(t, dst)
-	data, st, err := c2.Get("/app/config")
+	data, st, err := c2.Get(ctx, "/app/config")
 	if err != nil || string(data) != "v2" || st.Version != 1 {
 		t.Fatalf("restored /app/config = %q %+v %v", data, st, err)
 	}
-	if ok, _, _ := c2.Exists("/app/eph"); ok {
+	if ok, _, _ := c2.Exists(ctx, "/app/eph"); ok {
 		t.Error("an ephemeral of the old cluster was restored")
 	}
-	if _, _, err := c2.Get("/secret"); !errors.Is(err, zk.ErrNoAuth) {
+	if _, _, err := c2.Get(ctx, "/secret"); !errors.Is(err, client.ErrNoAuth) {
 		t.Errorf("ACL not restored: %v", err)
 	}
 	// New writes continue after the restored zxids.
-	st2, err := c2.Create("/after", nil, 0, zk.WorldACL(zk.PermAll))
-	_ = st2
+	_, s3, err := c2.Create(ctx, "/after", nil, client.ModePersistent, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, s3, _ := c2.Get("/after")
 	if s3.Czxid <= st.Mzxid {
 		t.Errorf("new zxid %x not after restored %x", s3.Czxid, st.Mzxid)
 	}

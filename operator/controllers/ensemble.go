@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/paddockhq/paddock/client"
 )
 
 // MemberInfo is what a member's admin endpoint says about it.
@@ -88,40 +88,26 @@ func (e *LiveEnsemble) Member(ctx context.Context, host string) (MemberInfo, err
 	return MemberInfo{Role: out.ServerStats.ServerState, Zxid: out.ServerStats.LastProcessedZxid, Version: v}, nil
 }
 
-func (e *LiveEnsemble) connect(ctx context.Context, servers []string, password string) (*zk.Conn, error) {
+// connect opens a session with any of the servers, as the super user when
+// password is set (digest super:password, which the servers check against
+// their super digest), waiting at most 8s for it.
+func (e *LiveEnsemble) connect(ctx context.Context, servers []string, password string) (*client.Client, error) {
 	addrs := make([]string, len(servers))
 	for i, s := range servers {
 		addrs[i] = e.addr(s, ClientPort)
 	}
-	conn, events, err := zk.Connect(addrs, 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(quietLogger{}))
-	if err != nil {
-		return nil, err
-	}
-	deadline := time.NewTimer(8 * time.Second)
-	defer deadline.Stop()
-	for conn.State() != zk.StateHasSession {
-		select {
-		case <-events:
-		case <-deadline.C:
-			conn.Close()
-			return nil, fmt.Errorf("no session with %s", strings.Join(addrs, ","))
-		case <-ctx.Done():
-			conn.Close()
-			return nil, ctx.Err()
-		}
-	}
+	opts := []client.Option{client.WithSessionTimeout(10 * time.Second)}
 	if password != "" {
-		if err := conn.AddAuth("digest", []byte("super:"+password)); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("addauth: %w", err)
-		}
+		opts = append(opts, client.WithDigestAuth("super", password))
+	}
+	cctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+	defer cancel()
+	conn, err := client.Connect(cctx, addrs, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("no session with %s: %w", strings.Join(addrs, ","), err)
 	}
 	return conn, nil
 }
-
-type quietLogger struct{}
-
-func (quietLogger) Printf(string, ...any) {}
 
 // Config implements Ensemble. It syncs first, so the answer is the
 // leader's committed configuration, not a lagging member's.
@@ -131,10 +117,10 @@ func (e *LiveEnsemble) Config(ctx context.Context, servers []string, password st
 		return Membership{}, err
 	}
 	defer conn.Close()
-	if _, err := conn.Sync("/zookeeper/config"); err != nil {
+	if err := conn.Sync(ctx, "/zookeeper/config"); err != nil {
 		return Membership{}, fmt.Errorf("sync: %w", err)
 	}
-	data, _, err := conn.Get("/zookeeper/config")
+	data, _, err := conn.GetConfig(ctx)
 	if err != nil {
 		return Membership{}, err
 	}
@@ -152,7 +138,7 @@ func (e *LiveEnsemble) Reconfig(ctx context.Context, servers []string, password 
 	for _, id := range leaving {
 		leave = append(leave, strconv.FormatUint(id, 10))
 	}
-	_, err = conn.IncrementalReconfig(joining, leave, -1)
+	_, _, err = conn.IncrementalReconfig(ctx, joining, leave, -1)
 	return err
 }
 

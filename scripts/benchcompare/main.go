@@ -37,9 +37,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/paddockhq/paddock/bench"
+	"github.com/paddockhq/paddock/client"
 	"github.com/paddockhq/paddock/internal/zkref"
 )
 
@@ -262,8 +261,8 @@ func memoryPoint(bin, kind, topo string) ([]int64, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	acl := zk.WorldACL(zk.PermAll)
-	if _, err := conn.Create("/mem", nil, 0, acl); err != nil {
+	ctx := context.Background()
+	if _, _, err := conn.Create(ctx, "/mem", nil, client.ModePersistent, nil); err != nil {
 		return nil, err
 	}
 	value := make([]byte, *valueSize)
@@ -278,7 +277,7 @@ func memoryPoint(bin, kind, topo string) ([]int64, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, err := conn.Create(fmt.Sprintf("/mem/n%07d", i), value, 0, acl); err != nil {
+			if _, _, err := conn.Create(ctx, fmt.Sprintf("/mem/n%07d", i), value, client.ModePersistent, nil); err != nil {
 				mu.Lock()
 				if first == nil {
 					first = err

@@ -168,10 +168,10 @@ func (r *report) write(dir string) error {
 	if r.LoadAvg != "" {
 		p("- Machine load (1-minute load average, from /proc/loadavg): %s; the machine was shared with other builds and tests.\n", r.LoadAvg)
 	}
-	p("- Load: `paddock bench` (package bench) through go-zookeeper, the same client for both servers; every client is its own session with one synchronous request in flight, so throughput grows with clients until the server saturates. The load generator runs on the same %d CPUs as the server(s) under test, and other work on the machine was not stopped.\n", r.Machine.CPUs)
+	p("- Load: `paddock bench` (package bench) through Paddock's Go client (package client), the same client for both servers; every client is its own session with one synchronous request in flight, so throughput grows with clients until the server saturates. The load generator runs on the same %d CPUs as the server(s) under test, and other work on the machine was not stopped.\n", r.Machine.CPUs)
 	p("- Each point: a fresh server or ensemble (new data directories, fsync on: Paddock always fsyncs its log, Apache runs with `forceSync=yes`), %d-byte values, a key space of %d pre-created nodes for set/get/mixed (mixed = 90%% get, 10%% set), %v of load after %v of unmeasured warm-up (the same workload, so the JVM has compiled its hot paths). Paddock and Apache alternate point by point; each point ran %d time(s): the tables show the best run (highest ops/s) and, after ±, the spread between runs ((max−min)/max of ops/s).\n",
 		r.ValueSize, r.Keys, r.Duration, r.Warmup, r.Repeat)
-	p("- Apache ZooKeeper 3.8 is Debian's package, run by the test harness (internal/zkref) with `%s` (zkServer.sh's default heap, the JVM's default collector and full JIT). Ensembles are 3 members on loopback; clients spread over all members (go-zookeeper picks a random member per session).\n", r.ApacheJVM)
+	p("- Apache ZooKeeper 3.8 is Debian's package, run by the test harness (internal/zkref) with `%s` (zkServer.sh's default heap, the JVM's default collector and full JIT). Ensembles are 3 members on loopback; clients spread over all members (the client picks a random member per session).\n", r.ApacheJVM)
 	p("- Reproduce or extend: `go run ./cmd/paddock bench -h`; raw per-run results are in `results.jsonl` next to this file.\n\n")
 
 	for _, topo := range r.Topologies {
