@@ -153,14 +153,14 @@
 //
 //	uint32 length   // of payload; at most 256 MiB on a stream, 4 GiB-1 for a snapshot
 //	uint32 crc      // crc32c (Castagnoli) of type byte followed by payload
-//	uint8  type     // 1 hello, 2 hello reply, 3 raft message, 4 snapshot ack, 5 probe reply
+//	uint8  type     // 1 hello, 2 hello reply, 3 raft message, 4 snapshot ack, 5 probe reply, 6 probe question
 //	[length]byte payload
 //
 // A connection starts with the dialer's hello:
 //
 //	[8]byte magic "PDKPEER\x00"
 //	uint16  protocol version (1)
-//	uint8   kind: 1 stream, 2 snapshot, 3 probe
+//	uint8   kind: 1 stream, 2 snapshot, 3 probe, 4 status probe
 //	uint64  sender's raft id
 //	uint64  receiver's raft id, as the sender believes
 //	uint16  n, then [n]byte cluster id
@@ -191,7 +191,10 @@
 // has the message; then it is closed. A probe connection carries one
 // type-5 frame from the acceptor (TransportConfig.Probe's answer, used by
 // members deciding whether to bootstrap; see TCPTransport.Probe); then it
-// is closed. A newer version of the protocol must
+// is closed. A status probe connection carries one type-6 frame from the
+// dialer (its question), then the type-5 answer of
+// TransportConfig.StatusProbe (TCPTransport.ProbeStatus); members
+// that do not serve it refuse the hello as an unknown kind. A newer version of the protocol must
 // change the version number; version 1 members refuse it, so mixed-version
 // ensembles fail loudly rather than subtly.
 package replication

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,7 +125,17 @@ type TransportConfig struct {
 	// Probe answers a peer's Probe (see TCPTransport.Probe), given the
 	// asking member's id; nil answers an empty status.
 	Probe func(from uint64) []byte
+	// StatusProbe answers a peer's ProbeStatus, given the asking member's
+	// id and its question; nil refuses status probes (the dialer sees
+	// ErrStatusProbeUnsupported).
+	StatusProbe func(from uint64, question []byte) []byte
 }
+
+// unknownKindReason starts the refusal of a connection kind the acceptor
+// does not serve; errUnknownKind marks it on the dialer's side.
+const unknownKindReason = "unknown connection kind"
+
+var errUnknownKind = errors.New("connection kind not served")
 
 // TransportStats are the transport's counters, for metrics and tests.
 type TransportStats struct {
@@ -805,7 +816,11 @@ func (t *TCPTransport) clientHello(conn net.Conn, to uint64, kind byte, addr str
 		return fmt.Errorf("handshake with member %d at %s: %w", to, addr, err)
 	}
 	if r.Status != helloAccepted {
-		return fmt.Errorf("member %d at %s refused us (member %d of cluster %q): %s", to, addr, t.cfg.ID, t.cfg.ClusterID, r.Reason)
+		err := fmt.Errorf("member %d at %s refused us (member %d of cluster %q): %s", to, addr, t.cfg.ID, t.cfg.ClusterID, r.Reason)
+		if strings.HasPrefix(r.Reason, unknownKindReason) {
+			err = fmt.Errorf("%w: %w", errUnknownKind, err)
+		}
+		return err
 	}
 	// The acceptor checked us; check it too, so we never send raft
 	// messages to a member of another cluster or to the wrong member.
@@ -881,8 +896,8 @@ func (t *TCPTransport) serveConn(raw net.Conn) {
 		t.serveStream(conn, raw, h.From)
 	case connSnapshot:
 		t.serveSnapshot(conn, h.From)
-	case connProbe:
-		t.serveProbe(conn, h.From)
+	case connProbe, connStatusProbe:
+		t.serveProbe(conn, h.From, h.Kind)
 	}
 }
 
@@ -914,8 +929,9 @@ func (t *TCPTransport) serverHello(conn net.Conn, remote string) (hello, bool) {
 		reason = fmt.Sprintf("wrong member: connection from member %d meant for member %d reached member %d", h.From, h.To, t.cfg.ID)
 	case h.From == 0 || h.From == t.cfg.ID:
 		reason = fmt.Sprintf("invalid sender id %d (this member is %d)", h.From, t.cfg.ID)
-	case h.Kind != connStream && h.Kind != connSnapshot && h.Kind != connProbe:
-		reason = fmt.Sprintf("unknown connection kind %d", h.Kind)
+	case h.Kind != connStream && h.Kind != connSnapshot && h.Kind != connProbe &&
+		(h.Kind != connStatusProbe || t.cfg.StatusProbe == nil):
+		reason = fmt.Sprintf("%s %d", unknownKindReason, h.Kind)
 	case t.isBlocked(h.From):
 		reason, quiet = "blocked by fault injection", true
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"flag"
 	"fmt"
 	"math/big"
@@ -1010,5 +1011,41 @@ func TestNewTCPTransportValidates(t *testing.T) {
 			tr.Close()
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestTCPTransportProbes: a probe gets the acceptor's Probe answer, a
+// status probe its StatusProbe answer to the question, each given the
+// asker's id; a member
+// without StatusProbe (as an older version) refuses status probes as an
+// unknown kind, which the asker sees as ErrStatusProbeUnsupported, and
+// still answers plain probes.
+func TestTCPTransportProbes(t *testing.T) {
+	checkGoroutines(t)
+	book := &addrBook{}
+	a := newTestTransport(t, book, TransportConfig{ID: 1, ClusterID: "c"}, newRecHandler())
+	newTestTransport(t, book, TransportConfig{ID: 2, ClusterID: "c",
+		Probe:       func(from uint64) []byte { return fmt.Appendf(nil, "plain for %d", from) },
+		StatusProbe: func(from uint64, q []byte) []byte { return fmt.Appendf(nil, "status for %d: %s", from, q) },
+	}, newRecHandler())
+	newTestTransport(t, book, TransportConfig{ID: 3, ClusterID: "c",
+		Probe: func(from uint64) []byte { return []byte("old") },
+	}, newRecHandler())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if got, err := a.Probe(ctx, 2); err != nil || string(got) != "plain for 1" {
+		t.Fatalf("probe of 2: %q %v", got, err)
+	}
+	if got, err := a.ProbeStatus(ctx, 2, []byte("who am I?")); err != nil || string(got) != "status for 1: who am I?" {
+		t.Fatalf("status probe of 2: %q %v", got, err)
+	}
+	if got, err := a.ProbeStatus(ctx, 3, nil); !errors.Is(err, ErrStatusProbeUnsupported) {
+		t.Fatalf("status probe of 3 (no StatusProbe): %q %v, want ErrStatusProbeUnsupported", got, err)
+	}
+	if got, err := a.Probe(ctx, 3); err != nil || string(got) != "old" {
+		t.Fatalf("probe of 3: %q %v", got, err)
+	}
+	if _, err := a.ProbeStatus(ctx, 9, nil); err == nil || errors.Is(err, ErrStatusProbeUnsupported) {
+		t.Fatalf("status probe of an unknown member: %v", err)
 	}
 }

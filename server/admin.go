@@ -247,6 +247,9 @@ func (s *Server) Ready() (bool, string) {
 		return false, "replication stopped"
 	default:
 	}
+	if s.ens != nil && s.ens.gated() {
+		return false, s.ens.adm.why()
+	}
 	if s.node.AppliedIndex() < s.node.CommittedIndex() {
 		return false, "applying the log"
 	}
@@ -356,7 +359,7 @@ func (s *Server) adminServerStats() jsonObject {
 	nodes := s.state.Stats().NodeCount
 	s.mu.RUnlock()
 	clientResponse := jsonObject{{"last_buffer_size", -1}, {"min_buffer_size", -1}, {"max_buffer_size", -1}}
-	return jsonObject{
+	out := jsonObject{
 		{"version", versionString()},
 		{"read_only", false},
 		{"server_stats", jsonObject{
@@ -382,6 +385,12 @@ func (s *Server) adminServerStats() jsonObject {
 		{"client_response", clientResponse},
 		{"node_count", nodes},
 	}
+	if s.ens != nil && s.ens.refusedAdmission() {
+		// Paddock's own key: why this member takes no part (admission.go);
+		// the operator reports it.
+		out = append(out, jsonField{"refusal", s.ens.adm.why()})
+	}
+	return out
 }
 
 // connectionInfos is ServerCnxn.getConnectionInfo(false) for every client

@@ -124,7 +124,10 @@ type ensemble struct {
 	transport *replication.TCPTransport
 	conf      atomic.Pointer[members] // parsed /zookeeper/config, nil while empty
 
-	hasData atomic.Bool // the data directory holds a log (answers probes)
+	hasData atomic.Bool                      // the data directory holds a log (answers probes)
+	node    atomic.Pointer[replication.Node] // once open (probe answers)
+	adm     admission                        // admission of a member started empty (admission.go)
+	rounds  *admissionRounds                 // while it waits
 	// sawFresh holds the members this one found fresh when it probed them
 	// before bootstrapping, and that have not sent it a raft message
 	// since: a member that bootstrapped a moment earlier still lets them
@@ -154,7 +157,10 @@ const (
 
 // openNode checks the identity stamp and opens the replication node: a
 // one-voter group for a standalone server, or an ensemble member with its
-// TCP peer transport.
+// TCP peer transport. An ensemble member whose data directory is empty
+// either bootstraps a new ensemble with the other members (bootstrapGate)
+// or is opened as a joiner that takes no part in raft until it is admitted
+// (admission.go).
 func (s *Server) openNode() (*replication.Node, error) {
 	cfg := &s.cfg
 	s.ens = &ensemble{on: cfg.EnsembleConfig.Enabled(), sawFresh: map[uint64]bool{}}
@@ -165,7 +171,12 @@ func (s *Server) openNode() (*replication.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.ens.hasData.Store(!fresh)
+	stamp, stamped, err := readIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("server: reading identity stamp: %w", err)
+	}
+	pending := stamped && stamp.PendingAdmission
+	s.ens.hasData.Store(!fresh && !pending)
 	rc := replication.Config{
 		ID:            cfg.ServerID,
 		Peers:         []uint64{cfg.ServerID},
@@ -174,6 +185,7 @@ func (s *Server) openNode() (*replication.Node, error) {
 		Logger:        cfg.Logger,
 	}
 	var t *replication.TCPTransport
+	gated := false
 	if s.ens.on {
 		ms, err := cfg.EnsembleConfig.staticMembers(cfg.ServerID)
 		if err != nil {
@@ -195,36 +207,75 @@ func (s *Server) openNode() (*replication.Node, error) {
 			listen = ms[cfg.ServerID].PeerAddr()
 		}
 		tc := replication.TransportConfig{
-			ID:         cfg.ServerID,
-			ClusterID:  cfg.ClusterID,
-			ListenAddr: listen,
-			Resolve:    s.resolvePeer,
-			Logger:     cfg.Logger,
-			Probe:      s.answerProbe,
+			ID:          cfg.ServerID,
+			ClusterID:   cfg.ClusterID,
+			ListenAddr:  listen,
+			Resolve:     s.resolvePeer,
+			Logger:      cfg.Logger,
+			Probe:       s.answerProbe,
+			StatusProbe: s.answerStatusProbe,
 		}
 		if tc.ServerTLS, tc.ClientTLS, err = cfg.EnsembleConfig.peerTLS(); err != nil {
 			return nil, fmt.Errorf("server: peer TLS: %w", err)
+		}
+		// Until admitted, the member answers probes as empty and drops
+		// raft messages; the transport may hear from peers at once.
+		if fresh || pending {
+			s.ens.adm.state.Store(admitWait)
+			s.ens.adm.setReason("starting with an empty data directory")
 		}
 		if t, err = replication.NewTCPTransport(tc); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 		s.ens.transport = t
 		rc.Transport = t
-		if fresh && !cfg.Join {
-			if err := s.bootstrapGate(t, ms); err != nil {
+		switch {
+		case pending, fresh && cfg.Join:
+			gated = true
+		case fresh:
+			bootstrap, err := s.bootstrapGate(t, ms)
+			if err != nil {
 				t.Close()
 				return nil, err
 			}
+			gated = !bootstrap
+		}
+		if gated {
+			// Opened as a joiner whatever --join says: it is not one of
+			// a new ensemble's founders, so it only ever enters raft by
+			// being added.
+			rc.Join = true
+		} else {
+			s.ens.adm.state.Store(admitted)
+			s.ens.adm.setReason("")
 		}
 	}
-	if _, stamped, err := readIdentity(cfg.DataDir); err != nil {
-		return nil, err
-	} else if !stamped {
-		if err := writeIdentity(cfg.DataDir, identity{ClusterID: cfg.ClusterID, ServerID: cfg.ServerID, Epoch: newEpoch()}); err != nil {
-			if t != nil {
-				t.Close()
-			}
-			return nil, fmt.Errorf("server: writing identity stamp: %w", err)
+	switch {
+	case gated:
+		switch {
+		case !stamped:
+			stamp = identity{ClusterID: cfg.ClusterID, ServerID: cfg.ServerID, Epoch: newEpoch()}
+		case !pending:
+			// The log is gone but the stamp is not: a new incarnation.
+			stamp.Epoch = newEpoch()
+		}
+		stamp.PendingAdmission = true
+		err = writeIdentity(cfg.DataDir, stamp)
+	case !stamped:
+		err = writeIdentity(cfg.DataDir, identity{ClusterID: cfg.ClusterID, ServerID: cfg.ServerID, Epoch: newEpoch()})
+	}
+	if err != nil {
+		if t != nil {
+			t.Close()
+		}
+		return nil, fmt.Errorf("server: writing identity stamp: %w", err)
+	}
+	if gated {
+		// The first round before anyone can see this member (admission.go).
+		s.ens.adm.epoch = stamp.Epoch
+		s.ens.rounds = newAdmissionRounds()
+		if s.admissionRound(s.ens.rounds) {
+			gated = false
 		}
 	}
 	node, err := replication.Open(rc, fsm{s})
@@ -234,12 +285,16 @@ func (s *Server) openNode() (*replication.Node, error) {
 		}
 		return nil, fmt.Errorf("server: open %s: %w", cfg.DataDir, err)
 	}
-	s.ens.hasData.Store(true)
+	s.ens.node.Store(node)
 	if t != nil {
 		t.SetHandler(peerHandler{node: node, ens: s.ens})
 		v, l := node.Membership()
 		s.log.Info("ensemble member started", "server_id", cfg.ServerID, "cluster", cfg.ClusterID,
-			"peer_addr", t.Addr().String(), "voters", v, "observers", l, "join", cfg.Join && fresh)
+			"peer_addr", t.Addr().String(), "voters", v, "observers", l, "join", rc.Join && (fresh || pending),
+			"waiting_for_admission", gated)
+	}
+	if !s.ens.gated() {
+		s.ens.hasData.Store(true)
 	}
 	return node, nil
 }
@@ -271,18 +326,19 @@ func (c *EnsembleConfig) peerTLS() (server, client *tls.Config, err error) {
 }
 
 // bootstrapGate holds a member with an empty data directory until every
-// other member of the configuration has answered a probe, and refuses to
-// bootstrap if any of them already has data: then this member's data was
-// lost (or it is new), and bootstrapping would make it a voter that forgot
-// what it had acknowledged. It must instead be started with --join (after
-// a reconfig that removes and re-adds it, if it was a voter). Members
+// other member of the configuration has answered a probe, and reports
+// false (do not bootstrap) as soon as one of them already has data: then
+// this member's data was lost (or it is new), and bootstrapping would make
+// it a voter that forgot what it had acknowledged. It then goes through
+// admission instead (admission.go): refused while it is still a voter,
+// admitted as a new member once it is not. Members
 // starting together all answer "fresh"; one that bootstrapped a moment
 // earlier remembers which members it found fresh and answers them
 // "data-saw-you-fresh" until they send it a raft message, so they start
 // too. A wiped member has spoken raft with at least the leader it
 // acknowledged, and that member (or, if it restarted since, its empty
 // memory) answers "data".
-func (s *Server) bootstrapGate(t *replication.TCPTransport, ms members) error {
+func (s *Server) bootstrapGate(t *replication.TCPTransport, ms members) (bool, error) {
 	waiting := map[uint64]bool{}
 	for id := range ms {
 		if id != s.cfg.ServerID {
@@ -309,10 +365,12 @@ func (s *Server) bootstrapGate(t *replication.TCPTransport, ms members) error {
 			case probeDataSawFresh:
 				delete(waiting, id)
 			case probeData:
-				return fmt.Errorf("server: refusing to bootstrap: the data directory %s is empty but member %d already has data, "+
-					"so this member's data was lost or it is new to the ensemble; start it with --join "+
-					"(after removing and re-adding it with reconfig if it was a voter), or restore its data directory",
-					s.cfg.DataDir, id)
+				s.log.Warn("not bootstrapping: the data directory is empty but a member already has data; "+
+					"this member must be admitted before it takes part", "data_dir", s.cfg.DataDir, "member_with_data", id)
+				s.ens.sawMu.Lock()
+				clear(s.ens.sawFresh) // it bootstraps nothing, so it vouches for no one
+				s.ens.sawMu.Unlock()
+				return false, nil
 			}
 		}
 		if len(waiting) == 0 {
@@ -330,7 +388,7 @@ func (s *Server) bootstrapGate(t *replication.TCPTransport, ms members) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return nil
+	return true, nil
 }
 
 // answerProbe tells a probing member whether this one has data.
@@ -356,6 +414,9 @@ type peerHandler struct {
 }
 
 func (h peerHandler) Step(ctx context.Context, m *raftpb.Message) error {
+	if h.ens.dropBeforeAdmission(m) {
+		return errNotAdmitted
+	}
 	h.ens.heard(m.GetFrom())
 	h.ens.sawMu.Lock()
 	if len(h.ens.sawFresh) > 0 {
@@ -394,6 +455,12 @@ func (s *Server) mode() string {
 	if s.ens.removed.Load() {
 		return "removed"
 	}
+	if s.ens.refusedAdmission() {
+		return "refused"
+	}
+	if s.ens.gated() {
+		return "joining"
+	}
 	if s.readOnlyActive() {
 		return "read-only"
 	}
@@ -420,6 +487,10 @@ func (s *Server) startEnsemble() {
 	s.mu.RUnlock()
 	s.wg.Add(1)
 	go s.ensembleLoop()
+	if s.ens.gated() {
+		s.wg.Add(1)
+		go s.admissionLoop(s.ens.rounds)
+	}
 }
 
 // closeEnsemble closes the peer transport (after the node).
@@ -611,6 +682,11 @@ func (s *Server) refreshConfigLocked() {
 // forgotten). Called with mu held.
 func (s *Server) afterRestore() {
 	s.refreshConfigLocked()
+	if s.ens != nil {
+		if _, ok := s.ens.current()[s.cfg.ServerID]; ok {
+			s.ens.removed.Store(false)
+		}
+	}
 	live := map[int64]bool{}
 	for _, si := range s.state.Sessions() {
 		live[si.ID] = true
@@ -678,7 +754,11 @@ func (f fsm) ApplyConfChange(index, term uint64, cc *raftpb.ConfChangeV2, before
 			}
 		}
 	}
-	if _, ok := ms[s.cfg.ServerID]; !ok && ms != nil {
+	if _, ok := ms[s.cfg.ServerID]; ok {
+		// Added (back): a member removed earlier in the log it replays,
+		// or rebuilt and re-added, serves again.
+		s.ens.removed.Store(false)
+	} else if ms != nil && !s.ens.removed.Load() {
 		s.ens.removed.Store(true)
 		s.log.Warn("this member was removed from the ensemble by a reconfig; closing client connections")
 		go func() {
@@ -889,6 +969,10 @@ func (s *Server) ensembleMetrics() []metric {
 	voters, learners := s.node.Membership()
 	kv("quorum_size", len(voters))
 	kv("peer_state", s.peerState())
+	// Paddock's: raft messages dropped while this member, started empty,
+	// was not admitted (admission.go): proof it neither voted nor acked.
+	kv("admission_refused_votes", s.ens.adm.refusedVotes.Load())
+	kv("admission_refused_appends", s.ens.adm.refusedAppends.Load())
 	if !s.node.IsLeader() {
 		return out
 	}
@@ -919,6 +1003,8 @@ func (s *Server) peerState() string {
 		return "leading - broadcast"
 	case "read-only":
 		return "looking - election" // a read-only ZooKeeper server is looking
+	case "refused":
+		return "refused - admission"
 	case "follower":
 		if s.node.Leader() == 0 {
 			return "looking - election"

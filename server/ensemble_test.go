@@ -418,17 +418,22 @@ func TestEnsembleFailoverKeepsSessions(t *testing.T) {
 		t.Fatalf("restarted member: /eph %v %v", ok, err)
 	}
 
-	// A member whose data directory is wiped may not bootstrap again.
+	// A member whose data directory is wiped may not bootstrap again, nor
+	// take part: it is refused (admission.go; TestEnsembleWipedVoter).
 	fol := e.followers(e.leader())[0]
 	e.stop(fol)
 	dir := e.members[fol].cfg.DataDir
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(e.members[fol].cfg)
-	if err == nil || !strings.Contains(err.Error(), "refusing to bootstrap") {
-		t.Fatalf("wiped member started: %v", err)
+	wiped, err := New(e.members[fol].cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if ok, why := wiped.Ready(); wiped.Mode() != "refused" || ok || !strings.Contains(why, "refusing to vote") {
+		t.Fatalf("wiped member: mode %s, ready %v %q", wiped.Mode(), ok, why)
+	}
+	wiped.Close()
 	c.Close()
 	expired.Wait()
 }

@@ -28,6 +28,10 @@ type identity struct {
 	// (bootstrap or join). A member whose data is wiped and rebuilt gets a
 	// new one.
 	Epoch string
+	// PendingAdmission: the directory was started empty and the member has
+	// not been admitted into raft yet (admission.go), so a restart must
+	// check again even though the log files now exist.
+	PendingAdmission bool
 }
 
 // readIdentity reads dir's stamp; ok is false if there is none.
@@ -56,6 +60,8 @@ func readIdentity(dir string) (id identity, ok bool, err error) {
 			}
 		case "epoch":
 			id.Epoch = v
+		case "pending-admission":
+			id.PendingAdmission = v == "true"
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -71,6 +77,9 @@ func writeIdentity(dir string, id identity) error {
 	}
 	body := fmt.Sprintf("# Paddock data directory identity; written once, checked at every start. Do not edit.\ncluster-id=%s\nserver-id=%d\nepoch=%s\n",
 		id.ClusterID, id.ServerID, id.Epoch)
+	if id.PendingAdmission {
+		body += "pending-admission=true\n"
+	}
 	tmp := filepath.Join(dir, identityFile+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -78,7 +78,7 @@ func (s *Server) hasQuorum() bool {
 
 // watchQuorum runs on every tick of the ensemble loop.
 func (s *Server) watchQuorum(now time.Time) {
-	if s.node.SingleVoter() || s.ens.removed.Load() || s.mode() == "joining" {
+	if s.node.SingleVoter() || s.ens.removed.Load() || s.ens.gated() || s.mode() == "joining" {
 		return
 	}
 	if s.hasQuorum() {
@@ -165,6 +165,13 @@ func (s *Server) localSessions() int {
 // once. It reports whether the connection was refused.
 func (c *conn) refuseWithoutQuorum() bool {
 	s := c.s
+	if s.ens != nil && s.ens.on && s.ens.gated() {
+		// An empty member not yet admitted has nothing to serve
+		// (admission.go).
+		c.log.Info("refusing session: this member has not been admitted into the ensemble", "why", s.ens.adm.why())
+		c.close()
+		return true
+	}
 	if s.ens == nil || !s.ens.on || !s.ro.lost.Load() || s.ro.active.Load() {
 		return false
 	}

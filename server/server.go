@@ -89,6 +89,10 @@ type Config struct {
 	ContainerMaxPerMinute int
 	// Logger receives the server's logs; default slog.Default().
 	Logger *slog.Logger
+	// TerminationMessagePath is a file that, if it exists, receives the
+	// reason this member refuses to take part (admission.go): Kubernetes'
+	// terminationMessagePath (/dev/termination-log). Empty: none.
+	TerminationMessagePath string
 	// SecurityConfig holds TLS, x509, SASL and auth enforcement
 	// (security.go, docs/SECURITY.md).
 	SecurityConfig

@@ -101,6 +101,7 @@ Run 'paddock server -h' for the server's flags.
 // serverFlags holds the parsed `paddock server` flags.
 type serverFlags struct {
 	addr, dataDir, whitelist, superDigest, adminAddr, logLevel string
+	terminationLog                                             string
 	tickTime, minTimeout, maxTimeout                           int
 	maxBuffer                                                  int
 	serverID, snapshotEvery                                    uint64
@@ -125,6 +126,8 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.extendedTypes, "extended-types", true, "enable TTL nodes (zookeeper.extendedTypesEnabled); on by default in Paddock")
 	fs.StringVar(&f.adminAddr, "admin-addr", "", `admin HTTP address (/commands, /metrics, /readyz, /livez); "off" disables; default: none, or the zoo.cfg's admin.* (0.0.0.0:8080)`)
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.terminationLog, "termination-message-path", "/dev/termination-log",
+		"file that receives why the server refuses to start or to take part (written only if it exists: Kubernetes' terminationMessagePath); empty: none")
 	fs.BoolVar(&f.consoleWrites, "console-writes", false, "let the web console on the admin server (/console/) create, edit and delete nodes; default read-only")
 	secFlags := addSecurityFlags(fs)
 	opsF := addOpsFlags(fs)
@@ -167,6 +170,7 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		Logger:              logger,
 		SecurityConfig:      secFlags.config(),
 	}
+	cfg.TerminationMessagePath = f.terminationLog
 	// The zoo.cfg (--config or the argument) fills what no flag set
 	// (serverconfig.go).
 	cfg.AdminAddr = f.adminAddr
@@ -189,6 +193,7 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	srv, err := server.New(cfg)
 	if err != nil {
 		logger.Error("cannot start", "err", err)
+		server.WriteTerminationMessage(cfg.TerminationMessagePath, err.Error())
 		return 1
 	}
 	fmt.Fprintf(stdout, "paddock %s listening on %s, data in %s (%s)\n", server.Version, srv.Addr(), cfg.DataDir, srv.Mode())

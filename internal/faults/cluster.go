@@ -52,6 +52,10 @@ type Options struct {
 	TickTime time.Duration
 	// ExtraArgs are appended to every member's command line.
 	ExtraArgs []string
+	// Reconfig starts the members with --reconfig-enabled and the super
+	// digest of SuperPassword, for [Cluster.Reconfig] and
+	// [Cluster.Rebuild].
+	Reconfig bool
 	// Binary is the paddock binary; empty means testserver.Binary().
 	Binary string
 	// Logf, if set, receives one line per fault injected and process
@@ -274,6 +278,9 @@ func (m *Member) Args() []string {
 		"--4lw-whitelist", "*")
 	if c.opts.TickTime > 0 {
 		args = append(args, "--tick-time", strconv.FormatInt(c.opts.TickTime.Milliseconds(), 10))
+	}
+	if c.opts.Reconfig {
+		args = append(args, "--reconfig-enabled", "--super-digest", SuperDigest)
 	}
 	args = append(args, c.opts.ExtraArgs...)
 	if c.opts.Args != nil {

@@ -224,10 +224,14 @@ func (c *Cluster) Apply(st Step) (string, error) {
 		id := cand[rng.IntN(len(cand))]
 		// Only one member's data may be lost at a time without
 		// losing the quorum's memory: wiped restarts are only taken
-		// while every other voter is up with its data.
+		// while every other voter is up with its data (a member wiped
+		// earlier stays refused until it is rebuilt).
 		for _, o := range ids {
 			if o != id && !c.Member(o).Up() {
 				return fmt.Sprintf("restart %d wiped: skipped, member %d is down", id, o), nil
+			}
+			if s, err := c.Member(o).Srvr(); o != id && (err != nil || s.Mode == "refused") {
+				return fmt.Sprintf("restart %d wiped: skipped, member %d has no data or does not answer", id, o), nil
 			}
 		}
 		return fmt.Sprintf("restart %d (data wiped)", id), c.Member(id).Restart(true)

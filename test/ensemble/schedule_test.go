@@ -122,7 +122,8 @@ func runSchedule(t *testing.T, seed uint64) {
 	}()
 	t.Logf("schedule %s", sched)
 
-	c := faults.StartT(t, faults.Options{Voters: sched.Members})
+	// Wiped members are rebuilt through reconfig once healed.
+	c := faults.StartT(t, faults.Options{Voters: sched.Members, Reconfig: *flagWipe})
 	if _, err := c.WaitLeader(recoverTimeout); err != nil {
 		fail("initial election: %v", err)
 		return
@@ -159,6 +160,16 @@ func runSchedule(t *testing.T, seed uint64) {
 	if err := c.HealAll(); err != nil {
 		fail("heal: %v", err)
 		return
+	}
+	if *flagWipe {
+		rebuilt, err := c.RebuildRefused(recoverTimeout)
+		if err != nil {
+			fail("rebuilding wiped members: %v", err)
+			return
+		}
+		if len(rebuilt) > 0 {
+			t.Logf("rebuilt wiped member(s) %v", rebuilt)
+		}
 	}
 	leader, err := c.WaitLeader(recoverTimeout)
 	if err != nil {
