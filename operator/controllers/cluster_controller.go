@@ -28,7 +28,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/paddockhq/paddock/operator/api/v1alpha1"
 )
@@ -71,8 +73,21 @@ func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&batchv1.Job{}).
+		// Pods belong to the StatefulSets, not to the cluster: a pod's
+		// readiness or restart (a member refusing its volume) is seen at
+		// once rather than at the next periodic pass.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podCluster)).
 		Named("paddockcluster").
 		Complete(r)
+}
+
+// podCluster maps a member pod to its PaddockCluster (the instance label).
+func podCluster(_ context.Context, o client.Object) []reconcile.Request {
+	l := o.GetLabels()
+	if l[LabelName] != "paddock" || l[LabelInstance] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: l[LabelInstance]}}}
 }
 
 func (r *ClusterReconciler) event(c *v1alpha1.PaddockCluster, warning bool, reason, action, msg string) {
@@ -382,6 +397,12 @@ func (r *ClusterReconciler) ensureMembers(ctx context.Context, c *v1alpha1.Paddo
 			observers[ObserverBase+uint64(i)] = true
 		}
 	}
+	// A voter being added is an observer in the configuration until it
+	// is promoted: it stays in the voters' list here (a member may not be
+	// listed twice, and the list only serves to reach the ensemble).
+	for id := range voters {
+		delete(observers, id)
+	}
 	data := MembersData(c, ids(voters), ids(observers), o.Bootstrapped)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: membersMapName(c), Namespace: c.Namespace, Labels: commonLabels(c)}, Data: data}
 	if o.Bootstrapped {
@@ -601,6 +622,13 @@ func (r *ClusterReconciler) observe(ctx context.Context, c *v1alpha1.PaddockClus
 		if info.Role == "leader" {
 			o.Leader = id
 		}
+		if info.Role == "refused" {
+			m.EmptyRefused = true
+			m.Refused = info.Refusal
+			if m.Refused == "" {
+				m.Refused = "its data directory is empty but it is still a voter"
+			}
+		}
 		if m.PodReady {
 			reachable = append(reachable, MemberHost(c, id))
 		}
@@ -708,7 +736,7 @@ func (r *ClusterReconciler) execute(ctx context.Context, c *v1alpha1.PaddockClus
 			return 0, err
 		}
 	case AddMember:
-		line := fmt.Sprintf("server.%d=%s", s.ID, MemberSpec(c, s.ID))
+		line := fmt.Sprintf("server.%d=%s", s.ID, MemberSpecAs(c, s.ID, s.Learner || s.ID >= ObserverBase))
 		if err := r.Ensemble.Reconfig(ctx, readyHosts(), password, []string{line}, nil); err != nil {
 			return 0, err
 		}
@@ -746,6 +774,17 @@ func (r *ClusterReconciler) execute(ctx context.Context, c *v1alpha1.PaddockClus
 			return 0, err
 		}
 	case FinishRebuild:
+	case StartRebuild:
+		patch := client.MergeFrom(c.DeepCopy())
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[AnnRebuild] = strconv.FormatUint(s.ID, 10)
+		if err := r.Patch(ctx, c, patch); err != nil {
+			return 0, err
+		}
+		r.event(c, true, s.Reason, action, s.Message)
+		return time.Second, nil
 	}
 	if s.FinishRebuild || s.Kind == FinishRebuild {
 		patch := client.MergeFrom(c.DeepCopy())
@@ -785,6 +824,16 @@ func (r *ClusterReconciler) markStale(ctx context.Context, c *v1alpha1.PaddockCl
 	}
 	pvc.Annotations[AnnStale] = "true"
 	return r.Patch(ctx, &pvc, patch)
+}
+
+// refusingMember is the first member whose server refuses its volume, or 0.
+func refusingMember(o *Observed) uint64 {
+	for _, id := range o.sortedIDs() {
+		if o.Members[id].Refused != "" {
+			return id
+		}
+	}
+	return 0
 }
 
 func conditionHasMessage(c *v1alpha1.PaddockCluster, typ, msg string) bool {
@@ -873,9 +922,18 @@ func (r *ClusterReconciler) setConditions(c *v1alpha1.PaddockCluster, s Step, o 
 	} else {
 		set(v1alpha1.ConditionProgressing, false, v1alpha1.ReasonStable, "no change in progress")
 	}
-	if s.Degraded {
+	degraded := s.Degraded
+	switch {
+	case s.Degraded:
 		set(v1alpha1.ConditionDegraded, true, s.Reason, s.Message)
-	} else {
+	case o != nil && refusingMember(o) != 0:
+		// A member refusing its volume stays a problem while the
+		// operator rebuilds it.
+		id := refusingMember(o)
+		degraded = true
+		set(v1alpha1.ConditionDegraded, true, v1alpha1.ReasonMemberRefused,
+			fmt.Sprintf("member %d refuses to take part: %s", id, o.Members[id].Refused))
+	default:
 		set(v1alpha1.ConditionDegraded, false, v1alpha1.ReasonAllHealthy, "no problem found")
 	}
 	// Phase, from the most pressing fact.
@@ -887,7 +945,7 @@ func (r *ClusterReconciler) setConditions(c *v1alpha1.PaddockCluster, s Step, o 
 		c.Status.Phase = v1alpha1.PhaseRestoring
 	case !c.Status.DataBootstrapped:
 		c.Status.Phase = v1alpha1.PhaseBootstrap
-	case s.Degraded || !avail:
+	case degraded || !avail:
 		c.Status.Phase = v1alpha1.PhaseDegraded
 	case s.Reason == v1alpha1.ReasonScalingUp:
 		c.Status.Phase = v1alpha1.PhaseScalingUp

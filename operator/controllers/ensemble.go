@@ -17,9 +17,11 @@ import (
 
 // MemberInfo is what a member's admin endpoint says about it.
 type MemberInfo struct {
-	Role    string // srvr server_state: leader, follower, observer, joining, removed, standalone
+	Role    string // srvr server_state: leader, follower, observer, joining, refused, removed, standalone
 	Zxid    int64
 	Version string
+	// Refusal is why a "refused" member takes no part (srvr's "refusal").
+	Refusal string
 }
 
 // Ensemble is how the operator talks to the servers. The production
@@ -73,6 +75,7 @@ func (e *LiveEnsemble) Member(ctx context.Context, host string) (MemberInfo, err
 	defer resp.Body.Close()
 	var out struct {
 		Version     string `json:"version"`
+		Refusal     string `json:"refusal"`
 		ServerStats struct {
 			ServerState       string `json:"server_state"`
 			LastProcessedZxid int64  `json:"last_processed_zxid"`
@@ -85,7 +88,7 @@ func (e *LiveEnsemble) Member(ctx context.Context, host string) (MemberInfo, err
 	if i := strings.IndexAny(v, "- "); i > 0 {
 		v = v[:i]
 	}
-	return MemberInfo{Role: out.ServerStats.ServerState, Zxid: out.ServerStats.LastProcessedZxid, Version: v}, nil
+	return MemberInfo{Role: out.ServerStats.ServerState, Zxid: out.ServerStats.LastProcessedZxid, Version: v, Refusal: out.Refusal}, nil
 }
 
 // connect opens a session with any of the servers, as the super user when

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +17,11 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	runtimeconv "k8s.io/apimachinery/pkg/runtime"
@@ -467,5 +471,182 @@ func checkStatefulSet(t *testing.T, pc *v1alpha1.PaddockCluster, sts *appsv1.Sta
 	if len(s.VolumeClaimTemplates) != 1 || s.PersistentVolumeClaimRetentionPolicy.WhenScaled != appsv1.DeletePersistentVolumeClaimRetentionPolicyType ||
 		s.PersistentVolumeClaimRetentionPolicy.WhenDeleted != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
 		t.Errorf("volumes %v retention %v", s.VolumeClaimTemplates, s.PersistentVolumeClaimRetentionPolicy)
+	}
+}
+
+// TestEmptyVoterRebuilt: a voter whose volume vanished comes back empty;
+// its server runs but refuses to vote (srvr: "refused", with the reason).
+// The operator reports it (Degraded/MemberRefused, the member's role and
+// message, a warning event) and rebuilds it: the rebuild annotation is set,
+// the member is removed with reconfig, its claim and pod are deleted, and
+// once it is back and waiting it is added as an observer and promoted when
+// caught up; the annotation is cleared and the cluster is Running again.
+func TestEmptyVoterRebuilt(t *testing.T) {
+	ens := &fakeEnsemble{members: map[string]controllers.MemberInfo{}}
+	c := startEnv(t, ens)
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "zk-amnesia"}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	pc := &v1alpha1.PaddockCluster{ObjectMeta: metav1.ObjectMeta{Name: "zk", Namespace: ns.Name}, Spec: v1alpha1.PaddockClusterSpec{Replicas: 3}}
+	if err := c.Create(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(pc)
+	var sts appsv1.StatefulSet
+	eventually(t, "StatefulSet", func() (bool, string) {
+		err := c.Get(ctx, types.NamespacedName{Namespace: ns.Name, Name: "zk"}, &sts)
+		return err == nil, fmt.Sprint(err)
+	})
+	if err := c.Get(ctx, key, pc); err != nil {
+		t.Fatal(err)
+	}
+	sts.Status = appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: 3, UpdateRevision: "rev1", CurrentRevision: "rev1"}
+	if err := c.Status().Update(ctx, &sts); err != nil {
+		t.Fatal(err)
+	}
+	makePods(t, c, pc, "rev1", map[uint64]bool{1: true, 2: true, 3: true})
+	// Member 2's claim, as the StatefulSet controller would make it.
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: controllers.PVCName(pc, 2), Namespace: ns.Name,
+			Labels: map[string]string{controllers.LabelName: "paddock", controllers.LabelInstance: pc.Name}},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
+	}
+	if err := c.Create(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	allVoters := map[uint64]bool{1: true, 2: true, 3: true}
+	ens.set(func(f *fakeEnsemble) {
+		for id, role := range map[uint64]string{1: "leader", 2: "follower", 3: "follower"} {
+			f.members[controllers.MemberHost(pc, id)] = controllers.MemberInfo{Role: role, Zxid: 0x100000010}
+		}
+		f.conf = controllers.Membership{Known: true, Voters: maps.Clone(allVoters), Observers: map[uint64]bool{}, Version: "100000000"}
+	})
+	eventually(t, "Running", func() (bool, string) {
+		c.Get(ctx, key, pc)
+		return pc.Status.Phase == v1alpha1.PhaseRunning && pc.Status.DataBootstrapped, fmt.Sprintf("%+v", pc.Status)
+	})
+
+	// The volume under member 2 vanished: its server comes back empty and
+	// refuses to vote. The fake ensemble does not apply reconfigs until
+	// the test says so, so the refusal stays visible meanwhile.
+	const refusal = "refusing to vote: the data directory is empty but server 2 is a voter in the configuration of member(s) 1,3"
+	var p2 corev1.Pod
+	mustGet(t, c, ns.Name, "zk-2", &p2)
+	p2.Status.Conditions[0].Status = corev1.ConditionFalse
+	if err := c.Status().Update(ctx, &p2); err != nil {
+		t.Fatal(err)
+	}
+	ens.set(func(f *fakeEnsemble) {
+		f.members[controllers.MemberHost(pc, 2)] = controllers.MemberInfo{Role: "refused", Refusal: refusal}
+	})
+	eventually(t, "MemberRefused reported and member 2 removed with reconfig", func() (bool, string) {
+		c.Get(ctx, key, pc)
+		cond := meta.FindStatusCondition(pc.Status.Conditions, v1alpha1.ConditionDegraded)
+		var m2 v1alpha1.MemberStatus
+		for _, m := range pc.Status.Members {
+			if m.ServerID == 2 {
+				m2 = m
+			}
+		}
+		ens.mu.Lock()
+		removed := slices.Contains(ens.reconfigs, "+[]-[2]")
+		ens.mu.Unlock()
+		return cond != nil && cond.Status == metav1.ConditionTrue && cond.Reason == v1alpha1.ReasonMemberRefused &&
+				strings.Contains(cond.Message, refusal) && m2.Role == "refused" && strings.Contains(m2.Message, refusal) &&
+				pc.Status.Phase == v1alpha1.PhaseDegraded && pc.Annotations[controllers.AnnRebuild] == "2" && removed,
+			fmt.Sprintf("degraded %+v, members %+v, annotations %v, reconfigs %v", cond, pc.Status.Members, pc.Annotations, ens.reconfigs)
+	})
+	eventually(t, "a MemberRefused warning event", func() (bool, string) {
+		var evs eventsv1.EventList
+		if err := c.List(ctx, &evs, client.InNamespace(ns.Name)); err != nil {
+			return false, err.Error()
+		}
+		for _, e := range evs.Items {
+			if e.Reason == v1alpha1.ReasonMemberRefused && e.Type == corev1.EventTypeWarning && strings.Contains(e.Note, "empty volume") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events", len(evs.Items))
+	})
+
+	// The removal takes effect: the claim goes, then the pod.
+	ens.set(func(f *fakeEnsemble) {
+		delete(f.conf.Voters, 2)
+		f.members[controllers.MemberHost(pc, 2)] = controllers.MemberInfo{Role: "joining"}
+	})
+	eventually(t, "member 2's claim deleted", func() (bool, string) {
+		var got corev1.PersistentVolumeClaim
+		err := c.Get(ctx, client.ObjectKeyFromObject(pvc), &got)
+		return apierrors.IsNotFound(err) || (err == nil && got.DeletionTimestamp != nil), fmt.Sprint(err)
+	})
+	eventually(t, "member 2's pod deleted and the annotation cleared", func() (bool, string) {
+		var p corev1.Pod
+		err := c.Get(ctx, types.NamespacedName{Namespace: ns.Name, Name: "zk-2"}, &p)
+		c.Get(ctx, key, pc)
+		_, ann := pc.Annotations[controllers.AnnRebuild]
+		return apierrors.IsNotFound(err) && !ann, fmt.Sprintf("pod: %v, annotations %v", err, pc.Annotations)
+	})
+
+	// The StatefulSet makes the pod again, with a new claim; it joins
+	// (not ready: not in the ensemble).
+	if err := c.Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: pvc.Name, Namespace: ns.Name,
+		Labels: pvc.Labels}, Spec: pvc.Spec}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	makePods(t, c, pc, "rev1", map[uint64]bool{2: false})
+	observerLine := "server.2=" + controllers.MemberSpecAs(pc, 2, true)
+	eventually(t, "member 2 added back as an observer", func() (bool, string) {
+		ens.mu.Lock()
+		defer ens.mu.Unlock()
+		return slices.Contains(ens.reconfigs, fmt.Sprintf("+[%s]-[]", observerLine)), fmt.Sprint(ens.reconfigs)
+	})
+	if !strings.Contains(observerLine, ":observer;") {
+		t.Fatalf("observer line %q", observerLine)
+	}
+	// It is an observer, catching up (not ready yet): no promotion.
+	ens.set(func(f *fakeEnsemble) {
+		f.conf.Observers[2] = true
+		f.members[controllers.MemberHost(pc, 2)] = controllers.MemberInfo{Role: "observer", Zxid: 0x100000001}
+	})
+	participantLine := "server.2=" + controllers.MemberSpec(pc, 2)
+	eventually(t, "waiting to promote", func() (bool, string) {
+		c.Get(ctx, key, pc)
+		cond := meta.FindStatusCondition(pc.Status.Conditions, v1alpha1.ConditionProgressing)
+		return cond != nil && strings.Contains(cond.Message, "promoting it once it has caught up"), fmt.Sprintf("%+v", cond)
+	})
+	ens.mu.Lock()
+	if slices.Contains(ens.reconfigs, fmt.Sprintf("+[%s]-[]", participantLine)) {
+		t.Errorf("promoted before it was ready: %v", ens.reconfigs)
+	}
+	ens.mu.Unlock()
+	// Caught up: ready, then promoted.
+	mustGet(t, c, ns.Name, "zk-2", &p2)
+	p2.Status.Conditions[0].Status = corev1.ConditionTrue
+	if err := c.Status().Update(ctx, &p2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "member 2 promoted", func() (bool, string) {
+		ens.mu.Lock()
+		defer ens.mu.Unlock()
+		return slices.Contains(ens.reconfigs, fmt.Sprintf("+[%s]-[]", participantLine)), fmt.Sprint(ens.reconfigs)
+	})
+	ens.set(func(f *fakeEnsemble) {
+		delete(f.conf.Observers, 2)
+		f.conf.Voters[2] = true
+		f.members[controllers.MemberHost(pc, 2)] = controllers.MemberInfo{Role: "follower", Zxid: 0x100000010}
+	})
+	eventually(t, "Running again with three voters", func() (bool, string) {
+		c.Get(ctx, key, pc)
+		return pc.Status.Phase == v1alpha1.PhaseRunning && pc.Status.Replicas == 3 &&
+				meta.IsStatusConditionFalse(pc.Status.Conditions, v1alpha1.ConditionDegraded),
+			fmt.Sprintf("%+v", pc.Status)
+	})
+	var members corev1.ConfigMap
+	mustGet(t, c, ns.Name, "zk-members", &members)
+	if strings.Contains(members.Data["PADDOCK_OBSERVERS"], "zk-2.") {
+		t.Errorf("members ConfigMap lists the voter as an observer: %v", members.Data)
 	}
 }

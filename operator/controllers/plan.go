@@ -38,10 +38,16 @@ type Member struct {
 	Role string
 	Zxid int64
 
-	// Refused is the server's own refusal to start (identity stamp of
-	// another cluster or member, or an empty volume next to members with
-	// data), read from the container's termination message.
+	// Refused is the server's own refusal: to start (identity stamp of
+	// another cluster or member), read from the container's termination
+	// message; or to take part (below).
 	Refused string
+	// EmptyRefused: the server runs but refuses to vote (srvr reports
+	// "refused"): its volume is empty while it is still a voter of the
+	// ensemble, so it may have acknowledged writes it no longer has
+	// (server/admission.go). Its volume holds nothing, so rebuilding it is
+	// always safe when the others keep a quorum.
+	EmptyRefused bool
 
 	PVCExists      bool // exists and is not being deleted
 	PVCTerminating bool
@@ -114,11 +120,14 @@ const (
 	Refuse
 	// FinishRebuild clears the rebuild annotation.
 	FinishRebuild
+	// StartRebuild sets the rebuild annotation for ID (a voter that came
+	// back empty and refuses to vote).
+	StartRebuild
 )
 
 func (k Kind) String() string {
 	return [...]string{"Wait", "Steady", "SetReplicas", "AddMember", "RemoveMember", "DeletePod", "DeletePVC",
-		"TransferLeader", "Refuse", "FinishRebuild"}[k]
+		"TransferLeader", "Refuse", "FinishRebuild", "StartRebuild"}[k]
 }
 
 // Step is the one thing to do next.
@@ -127,7 +136,10 @@ type Step struct {
 	ID       uint64 // member concerned
 	Target   uint64 // TransferLeader: the new leader
 	Observer bool   // SetReplicas/AddMember: the observer group
-	Replicas int32  // SetReplicas
+	// Learner (AddMember of a voter id): add it as an observer first; it
+	// is promoted once it has caught up (a second AddMember without it).
+	Learner  bool
+	Replicas int32 // SetReplicas
 	// Reason is a condition/event reason (v1alpha1.Reason*), Message a
 	// sentence for people.
 	Reason  string
@@ -254,8 +266,10 @@ func Next(d Desired, o *Observed) Step {
 			Message: "every voter came up with an empty volume although the cluster holds data; not bootstrapping an empty quorum: restore from a PaddockBackup into a new cluster"}
 	}
 
-	// A member's own server refuses its volume: report, never wipe by
-	// ourselves (the annotation does that on request).
+	// A member's own server refuses its volume: report. A volume of
+	// another cluster or member is never wiped by the operator (the
+	// annotation does that on request); an empty volume under a voter
+	// that refuses to vote has nothing to lose, and is rebuilt.
 	if r := refused(o); r != nil && o.Rebuild == 0 {
 		return *r
 	}
@@ -322,7 +336,14 @@ func noQuorumReason(o *Observed) string {
 // refused reports the first member whose server refuses its volume.
 func refused(o *Observed) *Step {
 	for _, id := range o.sortedIDs() {
-		if m := o.Members[id]; m.Refused != "" {
+		m := o.Members[id]
+		switch {
+		case m.EmptyRefused && o.Bootstrapped:
+			return &Step{Kind: StartRebuild, ID: id, Reason: v1alpha1.ReasonMemberRefused, Degraded: true,
+				Message: fmt.Sprintf("member %d came back with an empty volume while it is still a voter and refuses to vote (%s); "+
+					"rebuilding it (paddock.dev/rebuild-member=%d): removed from the ensemble by reconfig, volume and pod deleted, "+
+					"added back as an observer and promoted once caught up", id, m.Refused, id)}
+		case m.Refused != "":
 			return &Step{Kind: Refuse, ID: id, Reason: v1alpha1.ReasonMemberRefused, Degraded: true,
 				Message: fmt.Sprintf("member %d refuses to start: %s (to wipe and resync it, annotate the PaddockCluster paddock.dev/rebuild-member=%d)", id, m.Refused, id)}
 		}
@@ -384,7 +405,7 @@ func scale(d Desired, o *Observed) (Step, bool) {
 	// configuration first; only then shrink the StatefulSet.
 	var extra []uint64
 	for _, id := range append(ids(o.Config.Voters), ids(o.Config.Observers)...) {
-		if (o.Config.Voters[id] && !wantVoter(id)) || (o.Config.Observers[id] && !wantObserver(id)) {
+		if (o.Config.Voters[id] && !wantVoter(id)) || (o.Config.Observers[id] && !wantObserver(id) && !wantVoter(id)) {
 			extra = append(extra, id)
 		}
 	}
@@ -411,6 +432,23 @@ func scale(d Desired, o *Observed) (Step, bool) {
 		}
 		return Step{Kind: RemoveMember, ID: id, Reason: reason,
 			Message: fmt.Sprintf("removing member %d from the ensemble (reconfig) before its pod goes", id)}, true
+	}
+	// A voter added as an observer is promoted once it has caught up
+	// (its pod is ready: in quorum, its log applied), before anything
+	// else is added.
+	for _, id := range ids(o.Config.Observers) {
+		if !wantVoter(id) {
+			continue
+		}
+		if ok, why := o.healthy(); !ok || o.member(id).Role != "observer" {
+			if why == "" {
+				why = fmt.Sprintf("it reports %q", o.member(id).Role)
+			}
+			return Step{Kind: Wait, ID: id, Reason: v1alpha1.ReasonScalingUp,
+				Message: fmt.Sprintf("member %d was added as an observer; promoting it once it has caught up: %s", id, why)}, true
+		}
+		return Step{Kind: AddMember, ID: id, Reason: v1alpha1.ReasonScalingUp,
+			Message: fmt.Sprintf("member %d has caught up as an observer; promoting it to voter (reconfig)", id)}, true
 	}
 	// Scale up: the lowest wanted id not in the configuration.
 	var missing []uint64
@@ -452,9 +490,14 @@ func scale(d Desired, o *Observed) (Step, bool) {
 			Message: fmt.Sprintf("starting member %d (it joins empty and waits to be added)", id)}, true
 	}
 	switch {
+	case m.Role == "joining" && m.PodRunning && observer:
+		return Step{Kind: AddMember, ID: id, Observer: true, Reason: v1alpha1.ReasonScalingUp,
+			Message: fmt.Sprintf("observer %d is up and waiting; adding it to the ensemble (reconfig)", id)}, true
 	case m.Role == "joining" && m.PodRunning:
-		return Step{Kind: AddMember, ID: id, Observer: observer, Reason: v1alpha1.ReasonScalingUp,
-			Message: fmt.Sprintf("member %d is up and waiting; adding it to the ensemble (reconfig)", id)}, true
+		// A voter joins as an observer first: an empty voter would count
+		// in quorums before it holds anything.
+		return Step{Kind: AddMember, ID: id, Learner: true, Reason: v1alpha1.ReasonScalingUp,
+			Message: fmt.Sprintf("member %d is up and waiting; adding it to the ensemble as an observer first (reconfig)", id)}, true
 	case m.Role == "removed" || (m.Role != "" && m.Role != "joining"):
 		// It holds data of an earlier membership: wipe it.
 		return Step{Kind: Refuse, ID: id, Reason: v1alpha1.ReasonMemberRefused, Degraded: true,
@@ -585,7 +628,7 @@ func rebuild(d Desired, o *Observed) Step {
 	}
 	if m.PodExists && !m.PodTerminating {
 		return Step{Kind: DeletePod, ID: id, Reason: v1alpha1.ReasonRebuilding, FinishRebuild: true,
-			Message: fmt.Sprintf("rebuild: deleting the pod of member %d; it comes back empty, joins and is added back", id)}
+			Message: fmt.Sprintf("rebuild: deleting the pod of member %d; it comes back empty, joins, is added back as an observer and promoted once caught up", id)}
 	}
 	return Step{Kind: FinishRebuild, ID: id, Reason: v1alpha1.ReasonRebuilding,
 		Message: fmt.Sprintf("rebuild: member %d wiped; it is added back once it is up", id)}

@@ -51,6 +51,8 @@ func TestNext(t *testing.T) {
 		reason string
 		target uint64
 		n      int32
+		// learner is checked for AddMember steps
+		learner bool
 	}{
 		{name: "steady", d: d3, o: cluster([]uint64{1, 2, 3}, 1), want: Steady},
 		{name: "not bootstrapped waits", d: d3, o: with(cluster([]uint64{1, 2, 3}, 0), func(o *Observed) {
@@ -71,7 +73,7 @@ func TestNext(t *testing.T) {
 		{name: "scale up adds joining pod 4", d: d5, o: with(cluster([]uint64{1, 2, 3}, 1), func(o *Observed) {
 			o.VoterSts = 4
 			o.Members[4] = &Member{ID: 4, PodExists: true, PodRunning: true, UpToDate: true, Role: "joining", PVCExists: true}
-		}), want: AddMember, id: 4},
+		}), want: AddMember, id: 4, learner: true},
 		{name: "scale up waits for added member 4 to be ready before 5", d: d5, o: with(cluster([]uint64{1, 2, 3, 4}, 1), func(o *Observed) {
 			o.Members[4].PodReady = false
 		}), want: Wait, id: 5, reason: v1alpha1.ReasonScalingUp},
@@ -186,7 +188,39 @@ func TestNext(t *testing.T) {
 		{name: "rebuilt member is added back", d: d3, o: with(cluster([]uint64{1, 2}, 1), func(o *Observed) {
 			o.VoterSts = 3
 			o.Members[3] = &Member{ID: 3, PodExists: true, PodRunning: true, UpToDate: true, Role: "joining", PVCExists: true}
-		}), want: AddMember, id: 3},
+		}), want: AddMember, id: 3, learner: true},
+		{name: "voter added as an observer is promoted once caught up", d: d3, o: with(cluster([]uint64{1, 2}, 1), func(o *Observed) {
+			o.VoterSts = 3
+			o.Config.Observers[3] = true
+			o.Members[3] = &Member{ID: 3, PodExists: true, PodRunning: true, PodReady: true, UpToDate: true, Role: "observer", PVCExists: true}
+		}), want: AddMember, id: 3, learner: false},
+		{name: "promotion waits for the observer to catch up", d: d3, o: with(cluster([]uint64{1, 2}, 1), func(o *Observed) {
+			o.VoterSts = 3
+			o.Config.Observers[3] = true
+			o.Members[3] = &Member{ID: 3, PodExists: true, PodRunning: true, UpToDate: true, Role: "observer", PVCExists: true}
+		}), want: Wait, id: 3, reason: v1alpha1.ReasonScalingUp},
+		{name: "a voter being promoted is not scaled away", d: d5, o: with(cluster([]uint64{1, 2, 3}, 1), func(o *Observed) {
+			o.VoterSts = 4
+			o.Config.Observers[4] = true
+			o.Members[4] = &Member{ID: 4, PodExists: true, PodRunning: true, PodReady: true, UpToDate: true, Role: "observer", PVCExists: true}
+		}), want: AddMember, id: 4, learner: false},
+
+		// A voter that came back empty refuses to vote: rebuilt.
+		{name: "empty refused voter: rebuild started", d: d3, o: with(cluster([]uint64{1, 2, 3}, 1), func(o *Observed) {
+			o.Members[2].Role, o.Members[2].PodReady = "refused", false
+			o.Members[2].EmptyRefused, o.Members[2].Refused = true, "refusing to vote: the data directory is empty"
+		}), want: StartRebuild, id: 2, reason: v1alpha1.ReasonMemberRefused},
+		{name: "empty refused voter: removed by the rebuild", d: d3, o: with(cluster([]uint64{1, 2, 3}, 1), func(o *Observed) {
+			o.Rebuild = 2
+			o.Members[2].Role, o.Members[2].PodReady = "refused", false
+			o.Members[2].EmptyRefused, o.Members[2].Refused = true, "refusing to vote: the data directory is empty"
+		}), want: RemoveMember, id: 2},
+		{name: "empty refused voter without quorum: rebuild refused", d: d3, o: with(cluster([]uint64{1, 2, 3}, 1), func(o *Observed) {
+			o.Rebuild = 2
+			o.Members[3].PodReady = false
+			o.Members[2].Role, o.Members[2].PodReady = "refused", false
+			o.Members[2].EmptyRefused, o.Members[2].Refused = true, "refusing to vote"
+		}), want: Refuse, id: 2, reason: v1alpha1.ReasonNoQuorum},
 
 		// Observers.
 		{name: "observer added after voters", d: Desired{Voters: 3, Observers: 1, ObserverBase: 128}, o: cluster([]uint64{1, 2, 3}, 1),
@@ -203,6 +237,9 @@ func TestNext(t *testing.T) {
 			if s.Kind != tc.want || (tc.id != 0 && s.ID != tc.id) || (tc.reason != "" && s.Reason != tc.reason) ||
 				(tc.target != 0 && s.Target != tc.target) || (tc.n != 0 && s.Replicas != tc.n) {
 				t.Fatalf("got %v; want %v id=%d reason=%q target=%d n=%d", s, tc.want, tc.id, tc.reason, tc.target, tc.n)
+			}
+			if s.Kind == AddMember && s.Learner != tc.learner {
+				t.Fatalf("AddMember learner=%v, want %v: %v", s.Learner, tc.learner, s)
 			}
 			if s.Message == "" || strings.TrimSpace(s.Reason) == "" {
 				t.Fatalf("step without reason or message: %v", s)
@@ -249,7 +286,9 @@ func TestInterruptedScaleHeals(t *testing.T) {
 			if len(o.Config.Voters) != 5 {
 				t.Fatalf("steady with %d voters", len(o.Config.Voters))
 			}
-			want := "SetReplicas Wait AddMember Wait SetReplicas Wait AddMember Wait Steady"
+			// Each new voter: pod, wait, added as an observer, wait for it
+			// to catch up, promoted.
+			want := "SetReplicas Wait AddMember Wait AddMember SetReplicas Wait AddMember Wait AddMember Steady"
 			if got := strings.Join(trace, " "); got != want {
 				t.Fatalf("trace %q, want %q", got, want)
 			}
@@ -262,12 +301,21 @@ func TestInterruptedScaleHeals(t *testing.T) {
 			for _, m := range o.Members {
 				if !m.PodRunning {
 					m.PodRunning, m.Role = true, "joining"
-				} else if o.Config.Voters[m.ID] && !m.PodReady {
-					m.PodReady, m.Role = true, "follower"
+				} else if o.Config.Observers[m.ID] && !m.PodReady {
+					m.PodReady, m.Role = true, "observer"
 				}
 			}
 		case AddMember:
+			if s.Learner {
+				o.Config.Observers[s.ID] = true
+				break
+			}
+			if !o.Config.Observers[s.ID] || o.Members[s.ID].Role != "observer" || !o.Members[s.ID].PodReady {
+				t.Fatalf("member %d promoted before it caught up as an observer: %+v", s.ID, o.Members[s.ID])
+			}
+			delete(o.Config.Observers, s.ID)
 			o.Config.Voters[s.ID] = true
+			o.Members[s.ID].Role = "follower"
 		default:
 			t.Fatalf("unexpected step %v", s)
 		}

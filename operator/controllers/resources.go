@@ -87,9 +87,15 @@ func MemberHost(c *v1alpha1.PaddockCluster, id uint64) string {
 
 // MemberSpec is the member's /zookeeper/config right-hand side.
 func MemberSpec(c *v1alpha1.PaddockCluster, id uint64) string {
+	return MemberSpecAs(c, id, id >= ObserverBase)
+}
+
+// MemberSpecAs is MemberSpec with the role given: a voter is added as an
+// observer first, and promoted once it has caught up.
+func MemberSpecAs(c *v1alpha1.PaddockCluster, id uint64, observer bool) string {
 	h := MemberHost(c, id)
 	role := "participant"
-	if id >= ObserverBase {
+	if observer {
 		role = "observer"
 	}
 	return fmt.Sprintf("%s:%d:%d:%s;%s:%d", h, PeerPort, ElectionPort, role, h, ClientPort)
