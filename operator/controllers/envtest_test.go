@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	runtimeconv "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -262,10 +263,7 @@ func TestClusterLifecycle(t *testing.T) {
 	})
 
 	// The members come up and elect member 1.
-	sts.Status = appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: 3, UpdateRevision: "rev1", CurrentRevision: "rev1"}
-	if err := c.Status().Update(ctx, &sts); err != nil {
-		t.Fatal(err)
-	}
+	setStsStatus(t, c, &sts, "rev1")
 	makePods(t, c, pc, "rev1", map[uint64]bool{1: true, 2: true, 3: true})
 	ens.set(func(f *fakeEnsemble) {
 		for id, role := range map[uint64]string{1: "leader", 2: "follower", 3: "follower"} {
@@ -315,8 +313,10 @@ func TestClusterLifecycle(t *testing.T) {
 	if err := c.Get(ctx, key, pc); err != nil {
 		t.Fatal(err)
 	}
+	// A merge patch: the operator writes the status meanwhile.
+	patch := client.MergeFrom(pc.DeepCopy())
 	pc.Spec.Replicas = 1
-	if err := c.Update(ctx, pc); err != nil {
+	if err := c.Patch(ctx, pc, patch); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "ScaleRefused", func() (bool, string) {
@@ -419,6 +419,23 @@ func TestSchema(t *testing.T) {
 	}
 }
 
+// setStsStatus plays the StatefulSet controller: 3 replicas at rev, the
+// current generation observed (retried: the operator may write the spec
+// meanwhile).
+func setStsStatus(t *testing.T, c client.Client, sts *appsv1.StatefulSet, rev string) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(sts), sts); err != nil {
+			return err
+		}
+		sts.Status = appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: 3, UpdateRevision: rev, CurrentRevision: rev}
+		return c.Status().Update(context.Background(), sts)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mustGet(t *testing.T, c client.Client, ns, name string, obj client.Object) {
 	t.Helper()
 	if err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
@@ -502,10 +519,7 @@ func TestEmptyVoterRebuilt(t *testing.T) {
 	if err := c.Get(ctx, key, pc); err != nil {
 		t.Fatal(err)
 	}
-	sts.Status = appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: 3, UpdateRevision: "rev1", CurrentRevision: "rev1"}
-	if err := c.Status().Update(ctx, &sts); err != nil {
-		t.Fatal(err)
-	}
+	setStsStatus(t, c, &sts, "rev1")
 	makePods(t, c, pc, "rev1", map[uint64]bool{1: true, 2: true, 3: true})
 	// Member 2's claim, as the StatefulSet controller would make it.
 	pvc := &corev1.PersistentVolumeClaim{
