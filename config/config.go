@@ -68,6 +68,15 @@ type Config struct {
 	AdminEnabled bool   // admin.enableServer (default true)
 	AdminAddress string // admin.serverAddress (default 0.0.0.0)
 	AdminPort    int    // admin.serverPort (default 8080)
+	// AdminForceHTTPS is admin.forceHttps: the admin server serves HTTPS
+	// only, with the certificate of ssl.quorum.keyStore.location.
+	AdminForceHTTPS bool
+	// AdminPortUnification is admin.portUnification: HTTPS and HTTP on
+	// the admin port (admin.forceHttps overrides it).
+	AdminPortUnification bool
+	// AdminNeedClientAuth is admin.needClientAuth: admin clients must
+	// present a certificate of a CA in ssl.quorum.trustStore.location.
+	AdminNeedClientAuth bool
 
 	StandaloneEnabled bool // standaloneEnabled (default true)
 	ReconfigEnabled   bool // reconfigEnabled (default false)
@@ -96,6 +105,10 @@ type Config struct {
 
 	// TLS holds the client TLS settings (ssl.*).
 	TLS TLS
+	// QuorumTLS holds the ssl.quorum.* stores, which ZooKeeper's admin
+	// server takes its HTTPS certificate and client CAs from (only the
+	// location and type keys are read).
+	QuorumTLS TLS
 
 	// Properties are the file's properties, last value per key, in file
 	// order, with their line numbers.
@@ -131,6 +144,24 @@ type TLS struct {
 	HostnameVerification bool
 	// AuthProvider is ssl.authProvider (default "x509").
 	AuthProvider string
+}
+
+// storeKey sets a key or trust store setting of t from its key without
+// the ssl. or ssl.quorum. prefix; it reports false for any other key.
+func (t *TLS) storeKey(name, v string) bool {
+	switch name {
+	case "keyStore.location":
+		t.CertFile, t.KeyFile = v, v
+	case "keyStore.type":
+		t.KeyStoreType = v
+	case "trustStore.location":
+		t.CAFile = v
+	case "trustStore.type":
+		t.TrustStoreType = v
+	default:
+		return false
+	}
+	return true
 }
 
 // ServerSpec is one server.N line:
@@ -305,6 +336,14 @@ func parse(text, file string, readFiles bool) (*Config, error) {
 			c.AdminAddress = v
 		case key == "admin.serverPort":
 			c.AdminPort, err = parsePort(v)
+		case key == "admin.forceHttps":
+			c.AdminForceHTTPS = javaBoolean(v)
+		case key == "admin.portUnification":
+			c.AdminPortUnification = javaBoolean(v)
+		case key == "admin.needClientAuth":
+			c.AdminNeedClientAuth = javaBoolean(v)
+		case strings.HasPrefix(key, "ssl.quorum.") && c.QuorumTLS.storeKey(strings.TrimPrefix(key, "ssl.quorum."), v):
+		case strings.HasPrefix(key, "ssl.") && c.TLS.storeKey(strings.TrimPrefix(key, "ssl."), v):
 		case key == "standaloneEnabled":
 			c.StandaloneEnabled, err = strictBoolean(key, v)
 		case key == "reconfigEnabled":
@@ -333,16 +372,8 @@ func parse(text, file string, readFiles bool) (*Config, error) {
 			c.SuperDigest = v
 		case strings.HasPrefix(key, "authProvider."):
 			c.AuthProviders[strings.TrimPrefix(key, "authProvider.")] = v
-		case key == "ssl.keyStore.location":
-			c.TLS.CertFile, c.TLS.KeyFile = v, v
 		case key == "ssl.keyStore.password":
 			c.TLS.KeyPassword = v
-		case key == "ssl.keyStore.type":
-			c.TLS.KeyStoreType = v
-		case key == "ssl.trustStore.location":
-			c.TLS.CAFile = v
-		case key == "ssl.trustStore.type":
-			c.TLS.TrustStoreType = v
 		case key == "ssl.clientAuth":
 			switch strings.ToLower(v) {
 			case "need", "want", "none":
@@ -367,7 +398,8 @@ func parse(text, file string, readFiles bool) (*Config, error) {
 			return nil, fail(p, err)
 		}
 	}
-	for key, t := range map[string]string{"ssl.keyStore.type": c.TLS.KeyStoreType, "ssl.trustStore.type": c.TLS.TrustStoreType} {
+	for key, t := range map[string]string{"ssl.keyStore.type": c.TLS.KeyStoreType, "ssl.trustStore.type": c.TLS.TrustStoreType,
+		"ssl.quorum.keyStore.type": c.QuorumTLS.KeyStoreType, "ssl.quorum.trustStore.type": c.QuorumTLS.TrustStoreType} {
 		if t != "" && !strings.EqualFold(t, "PEM") {
 			return nil, &LineError{File: file, Line: c.lineOf(key), Key: key,
 				Err: fmt.Errorf("store type %q is not supported: Paddock reads PEM files (convert with openssl or keytool)", t)}

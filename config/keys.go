@@ -42,6 +42,10 @@ var supported = map[string]bool{
 	"minSessionTimeout": true, "maxSessionTimeout": true, "snapCount": true,
 	"4lw.commands.whitelist": true,
 	"admin.enableServer":     true, "admin.serverAddress": true, "admin.serverPort": true,
+	// The admin server's HTTPS (server/admin_tls.go).
+	"admin.forceHttps": true, "admin.portUnification": true, "admin.needClientAuth": true,
+	"ssl.quorum.keyStore.location": true, "ssl.quorum.keyStore.type": true,
+	"ssl.quorum.trustStore.location": true, "ssl.quorum.trustStore.type": true,
 	"standaloneEnabled": true, "reconfigEnabled": true, "readonlymode.enabled": true,
 	// The ensemble: server.N lines (and the dynamic file holding them)
 	// become the membership (cmd/paddock/serverconfig.go).
@@ -80,8 +84,7 @@ var known = map[string]bool{
 	"audit.enable": true, "multiAddress.enabled": true, "multiAddress.reachabilityCheckTimeoutMs": true,
 	"multiAddress.reachabilityCheckEnabled": true, "jvm.pause.monitor": true,
 	"jvm.pause.info-threshold.ms": true, "jvm.pause.warn-threshold.ms": true, "jvm.pause.sleep.time.ms": true,
-	"admin.idleTimeout": true, "admin.commandURL": true, "admin.portUnification": true,
-	"admin.forceHttps": true, "admin.needClientAuth": true, "admin.rateLimiterIntervalInMS": true,
+	"admin.idleTimeout": true, "admin.commandURL": true, "admin.rateLimiterIntervalInMS": true,
 	"admin.snapshot.enabled": true, "admin.restore.enabled": true,
 	"DigestAuthenticationProvider.enabled": true, "DigestAuthenticationProvider.digestAlg": true,
 	"enforce.auth.enabled": true, "enforce.auth.schemes": true,

@@ -509,12 +509,3 @@ func TestParseACL(t *testing.T) {
 		t.Fatalf("default ACL = %v", acl)
 	}
 }
-
-func httpGet(url string) (int, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
-}

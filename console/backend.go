@@ -12,6 +12,7 @@ package console
 
 import (
 	"context"
+	"crypto/x509"
 	"time"
 
 	"github.com/paddockhq/paddock/proto"
@@ -31,11 +32,13 @@ type Backend interface {
 	// waits until it is applied, returning the reply as a client would
 	// see it. err is set when the outcome is unknown (timeout, shutdown).
 	Submit(ctx context.Context, session int64, op proto.OpCode, req proto.Record, auth []proto.Id) (resp proto.Record, zxid int64, code proto.ErrCode, err error)
-	// Identify maps an HTTP request's peer address and (optional) basic
-	// credentials to ZooKeeper ids: ip:<peer>, digest:<user>:<hash> and
-	// super when the credentials match the super digest. It returns an
-	// error when the server enforces authentication the request lacks.
-	Identify(remoteAddr, user, password string, hasCredentials bool) ([]proto.Id, error)
+	// Identify maps an HTTP request's peer address, its verified TLS
+	// client certificate (nil without one) and its (optional) basic
+	// credentials to ZooKeeper ids: ip:<peer>, x509:<subject> (and super
+	// for the x509 super user), digest:<user>:<hash> and super when the
+	// credentials match the super digest. It returns an error when the
+	// server enforces authentication the request lacks.
+	Identify(remoteAddr string, peer *x509.Certificate, user, password string, hasCredentials bool) ([]proto.Id, error)
 	// Overview describes this member.
 	Overview() Overview
 	// Sessions lists the live sessions.

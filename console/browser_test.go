@@ -2,8 +2,18 @@ package console_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,18 +76,8 @@ func artifactDir(t *testing.T) string {
 // ZooKeeper client created, create and edit a node in the page, check the
 // change through the client, and run into a version conflict.
 func TestBrowserEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test in -short mode")
-	}
-	chromium := findChromium(t)
-	arts := artifactDir(t)
-	ports, err := zkref.FreePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	srv := testserver.Start(t, testserver.Options{AdminAddr: admin, ExtraArgs: []string{"--console-writes"}})
-	waitHTTP(t, "http://"+admin+"/readyz")
+	chromium, arts, admin, srv := browserSetup(t)
+	waitHTTP(t, http.DefaultClient, "http://"+admin+"/readyz")
 
 	zc, _, err := zk.Connect([]string{srv.Addr}, 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(quiet{}))
 	if err != nil {
@@ -98,99 +98,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 	must(zc.Create("/locks", nil, 0, open))
 	must(zc.Create("/locks/leader", []byte("member-1"), zk.FlagEphemeral, open))
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	// The first action on the browser's own context starts Chromium; the
-	// timeouts below are children of it, so ending one does not end the
-	// browser.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(bctx, 120*time.Second)
-	defer cancel()
-
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(arts, name), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// fail records what the page shows (best effort) and stops the test.
-	fail := func(format string, args ...any) {
-		t.Helper()
-		t.Errorf(format, args...)
-		sctx, scancel := context.WithTimeout(bctx, 10*time.Second)
-		defer scancel()
-		if buf, err := chromedp.Run(sctx, chromedp.CaptureScreenshot()); err == nil {
-			os.WriteFile(filepath.Join(arts, "failed.png"), buf, 0o644)
-			t.Logf("screenshot of the failure: %s", filepath.Join(arts, "failed.png"))
-		}
-		if body, err := chromedp.Run(sctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`)); err == nil {
-			t.Logf("page text:\n%s", body)
-		}
-		t.FailNow()
-	}
-	// step runs actions, each bounded so a missing element fails fast.
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		for i, a := range actions {
-			sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-			err := chromedp.Do(sctx, a)
-			scancel()
-			if err != nil {
-				fail("%s (action %d): %v", what, i+1, err)
-			}
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
-		defer scancel()
-		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			fail("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	// waitText polls until the element's text contains want.
-	waitText := func(sel, want string) string {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		var got string
-		for time.Now().Before(deadline) {
-			s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(
-				`(document.querySelector(%q) || {}).textContent || ""`, sel)))
-			if err == nil && strings.Contains(s, want) {
-				return s
-			}
-			got = s
-			time.Sleep(100 * time.Millisecond)
-		}
-		fail("%s: want text containing %q, have %q", sel, want, got)
-		return ""
-	}
-	item := func(path string) string { return fmt.Sprintf(`#tree li[data-path=%q] > .row`, path) }
+	b := newBrowser(t, chromium, arts)
+	step, text, waitText, shot := b.step, b.text, b.waitText, b.shot
+	item := treeItem
 
 	base := "http://" + admin
 	// 1. Open the console: / redirects, the tree shows the root's children.
@@ -350,20 +260,236 @@ func TestBrowserEndToEnd(t *testing.T) {
 	shot("00-console.png")
 }
 
-func waitHTTP(t *testing.T, url string) {
+// browser is a headless Chromium for one test, with the helpers the
+// console tests drive it by. Every action is bounded, so a missing element
+// fails fast with a screenshot and the page's text.
+type browser struct {
+	t    *testing.T
+	arts string
+	bctx context.Context // the browser's own context
+	ctx  context.Context // bounds the whole test
+}
+
+func newBrowser(t *testing.T, chromium, arts string, extra ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
+	opts := append([]chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 900),
+	}, extra...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelBrowser)
+	// The first action on the browser's own context starts Chromium; the
+	// timeouts below are children of it, so ending one does not end the
+	// browser.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(bctx, 120*time.Second)
+	t.Cleanup(cancel)
+	return &browser{t: t, arts: arts, bctx: bctx, ctx: ctx}
+}
+
+// shot saves a screenshot as a test artifact.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	buf, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.arts, name), buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// fail records what the page shows (best effort) and stops the test.
+func (b *browser) fail(format string, args ...any) {
+	b.t.Helper()
+	b.t.Errorf(format, args...)
+	sctx, scancel := context.WithTimeout(b.bctx, 10*time.Second)
+	defer scancel()
+	if buf, err := chromedp.Run(sctx, chromedp.CaptureScreenshot()); err == nil {
+		os.WriteFile(filepath.Join(b.arts, "failed.png"), buf, 0o644)
+		b.t.Logf("screenshot of the failure: %s", filepath.Join(b.arts, "failed.png"))
+	}
+	if body, err := chromedp.Run(sctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`)); err == nil {
+		b.t.Logf("page text:\n%s", body)
+	}
+	b.t.FailNow()
+}
+
+// step runs actions, each bounded so a missing element fails fast.
+func (b *browser) step(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	for i, a := range actions {
+		sctx, scancel := context.WithTimeout(b.ctx, 15*time.Second)
+		err := chromedp.Do(sctx, a)
+		scancel()
+		if err != nil {
+			b.fail("%s (action %d): %v", what, i+1, err)
+		}
+	}
+}
+
+// text returns the text of the element sel.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	sctx, scancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer scancel()
+	s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.fail("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// waitText polls until the element's text contains want.
+func (b *browser) waitText(sel, want string) string {
+	b.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var got string
+	for time.Now().Before(deadline) {
+		s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf(
+			`(document.querySelector(%q) || {}).textContent || ""`, sel)))
+		if err == nil && strings.Contains(s, want) {
+			return s
+		}
+		got = s
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.fail("%s: want text containing %q, have %q", sel, want, got)
+	return ""
+}
+
+// treeItem selects the tree row of path.
+func treeItem(path string) string { return fmt.Sprintf(`#tree li[data-path=%q] > .row`, path) }
+
+// browserSetup skips the test in -short mode, finds Chromium and the
+// artifact directory, and starts `paddock server --console-writes` (plus
+// extra flags) with its admin server on a free port.
+func browserSetup(t *testing.T, extra ...string) (chromium, arts, admin string, srv *testserver.Server) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test in -short mode")
+	}
+	chromium = findChromium(t)
+	arts = artifactDir(t)
+	ports, err := zkref.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	srv = testserver.Start(t, testserver.Options{AdminAddr: admin, ExtraArgs: append([]string{"--console-writes"}, extra...)})
+	return chromium, arts, admin, srv
+}
+
+// waitHTTP waits until url answers 200 through c.
+func waitHTTP(t *testing.T, c *http.Client, url string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
-		resp, err := httpGet(url)
-		if err == nil && resp == 200 {
-			return
-		}
+		resp, err := c.Get(url)
 		if err == nil {
-			err = errors.New("status " + fmt.Sprint(resp))
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+			err = errors.New("status " + resp.Status)
 		}
 		last = err
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s not ready: %v", url, last)
+}
+
+// TestBrowserHTTPS opens the console over HTTPS: `paddock server
+// --admin-tls-cert` with a certificate of a test CA, Chromium told to
+// accept it. The page loads, walks the tree and creates a node, which a
+// ZooKeeper client then reads.
+func TestBrowserHTTPS(t *testing.T) {
+	certFile, pool := selfSigned(t)
+	chromium, arts, admin, srv := browserSetup(t, "--admin-tls-cert", certFile)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	base := "https://" + admin
+	waitHTTP(t, hc, base+"/readyz")
+	zc, _, err := zk.Connect([]string{srv.Addr}, 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(quiet{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zc.Close()
+	if _, err := zc.Create("/tls", []byte("over https"), 0, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newBrowser(t, chromium, arts, chromedp.Flag("ignore-certificate-errors", true))
+	b.step("open the console over HTTPS",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(treeItem("/tls"))),
+		chromedp.Click(chromedp.CSS(treeItem("/tls")+" a.name")),
+		chromedp.WaitVisible(chromedp.CSS(`#node-path[data-path="/tls"]`)),
+	)
+	b.waitText("#data-view", "over https")
+	b.step("create /tls/child",
+		chromedp.Click(chromedp.CSS("#btn-new")),
+		chromedp.WaitVisible(chromedp.CSS("#create-name")),
+		chromedp.SetValue(chromedp.CSS("#create-name"), "child"),
+		chromedp.SetValue(chromedp.CSS("#create-data"), "made over https"),
+		chromedp.Click(chromedp.CSS("#btn-create-ok")),
+		chromedp.WaitVisible(chromedp.CSS(`#node-path[data-path="/tls/child"]`)),
+	)
+	b.shot("06-https.png")
+	if data, _, err := zc.Get("/tls/child"); err != nil || string(data) != "made over https" {
+		t.Fatalf("client sees /tls/child = %q %v", data, err)
+	}
+}
+
+// selfSigned writes a self-signed certificate and key for 127.0.0.1 into
+// one PEM file (the key store form --admin-tls-cert reads) and returns it
+// with a pool trusting it.
+func selfSigned(t *testing.T) (string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "paddock console test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "admin.pem")
+	data := append(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return file, pool
 }

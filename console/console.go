@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"crypto/x509"
 	"embed"
 	"io/fs"
 	"log/slog"
@@ -149,10 +150,15 @@ func (h *Handler) submit(ctx context.Context, op proto.OpCode, req proto.Record,
 	}
 }
 
-// ids returns the request's ZooKeeper ids.
+// ids returns the request's ZooKeeper ids. Over HTTPS with a client
+// certificate the TLS handshake verified, they include its x509 id.
 func (h *Handler) ids(r *http.Request) ([]proto.Id, error) {
 	user, pass, ok := r.BasicAuth()
-	return h.b.Identify(r.RemoteAddr, user, pass, ok)
+	var peer *x509.Certificate
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		peer = r.TLS.PeerCertificates[0]
+	}
+	return h.b.Identify(r.RemoteAddr, peer, user, pass, ok)
 }
 
 func userOf(ids []proto.Id) string {

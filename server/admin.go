@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -182,7 +183,7 @@ func findAdminCommand(name string) *adminCommand {
 }
 
 // startAdmin binds and serves the admin HTTP server.
-func (s *Server) startAdmin() error {
+func (s *Server) startAdmin(t *tlsState) error {
 	if s.cfg.AdminAddr == "" {
 		return nil
 	}
@@ -190,6 +191,7 @@ func (s *Server) startAdmin() error {
 	if err != nil {
 		return err
 	}
+	ln = s.adminListener(ln, t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/commands", s.serveCommandList)
 	mux.HandleFunc("/commands/", s.serveCommand)
@@ -208,14 +210,18 @@ func (s *Server) startAdmin() error {
 	s.mountConsole(mux)
 	// The operator's endpoints (admin_operator.go).
 	s.mountOperatorEndpoints(mux)
-	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	// net/http's own complaints (failed TLS handshakes, plain HTTP on the
+	// HTTPS port) go to the server's log, at debug level.
+	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}}
 	s.ops.admin = a
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("admin server stopped", "err", err)
 		}
 	}()
-	s.log.Info("admin server listening", "addr", ln.Addr().String())
+	s.log.Info("admin server listening", "url", s.AdminURL(), "unified", t != nil && s.cfg.AdminPortUnification,
+		"clientAuth", s.cfg.AdminTLSClientAuth)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -168,9 +169,11 @@ func (b *consoleBackend) Submit(ctx context.Context, session int64, op proto.OpC
 }
 
 // Identify maps an HTTP caller to ids as a client connection would hold
-// them: ip:<peer> always, digest:<user>:<hash> for basic credentials (the
-// digest provider's addauth), super when they match --super-digest.
-func (b *consoleBackend) Identify(remoteAddr, user, password string, hasCreds bool) ([]proto.Id, error) {
+// them: ip:<peer> always, x509:<subject> for a verified client
+// certificate (X509AuthenticationProvider, super for --x509-super-user),
+// digest:<user>:<hash> for basic credentials (the digest provider's
+// addauth), super when they match --super-digest.
+func (b *consoleBackend) Identify(remoteAddr string, peer *x509.Certificate, user, password string, hasCreds bool) ([]proto.Id, error) {
 	s := b.s
 	var ids []proto.Id
 	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
@@ -179,6 +182,9 @@ func (b *consoleBackend) Identify(remoteAddr, user, password string, hasCreds bo
 				ids = append(ids, proto.Id{Scheme: "ip", Id: id})
 			}
 		}
+	}
+	if peer != nil {
+		ids = append(ids, s.x509IDs(peer)...)
 	}
 	if hasCreds {
 		if user == "" || strings.Contains(user, ":") {

@@ -59,6 +59,24 @@ type SecurityConfig struct {
 	// SessionRequireClientSASLAuth is sessionRequireClientSASLAuth: the
 	// same as EnforceAuth with the scheme sasl.
 	SessionRequireClientSASLAuth bool
+
+	// AdminTLSCertFile and AdminTLSKeyFile are the admin server's own PEM
+	// certificate (chain) and private key. Set, the admin server (the
+	// /commands, /metrics, the probes, the console) serves HTTPS only, as
+	// ZooKeeper's admin.forceHttps does with ssl.quorum.keyStore.location.
+	// An empty AdminTLSKeyFile means the key is in AdminTLSCertFile.
+	AdminTLSCertFile, AdminTLSKeyFile string
+	// AdminTLSCAFile holds the PEM CAs that admin clients' certificates
+	// must chain to (ssl.quorum.trustStore.location).
+	AdminTLSCAFile string
+	// AdminTLSClientAuth is "none" (the default, as Jetty's), "want" or
+	// "need" (admin.needClientAuth=true). A verified certificate gives the
+	// console's requests the x509 id of its subject (and super for
+	// SuperUserX509), as on the secure client port.
+	AdminTLSClientAuth string
+	// AdminPortUnification also serves plain HTTP on the HTTPS admin port
+	// (admin.portUnification), telling the two apart by the first byte.
+	AdminPortUnification bool
 }
 
 // security is the server's running security state.

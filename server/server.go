@@ -236,6 +236,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mu.RUnlock()
 
+	adminTLS, err := s.adminTLS()
+	if err != nil {
+		node.Close()
+		cancel()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		node.Close()
@@ -251,7 +257,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	// The session tracker and container GC run from here, not from Serve,
 	// so Close can always wait for them.
-	if err := s.startAdmin(); err != nil {
+	if err := s.startAdmin(adminTLS); err != nil {
 		// As ZooKeeper does, a server whose admin port is taken still
 		// serves clients; the operator is told plainly.
 		s.log.Error("admin server not started", "addr", cfg.AdminAddr, "err", err)

@@ -7,14 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf16"
-
-	"github.com/paddockhq/paddock/proto"
 )
 
 // TLS client authentication modes (ZooKeeper's ssl.clientAuth).
@@ -28,12 +27,16 @@ const (
 	ClientAuthNeed = "need"
 )
 
-// tlsState is the secure client port: its listener and the certificates,
-// reloaded when their files change.
+// tlsState is a TLS listener's certificates (the secure client port's or
+// the admin server's), reloaded when their files change.
 type tlsState struct {
 	ln       net.Listener
-	cfg      *Config
+	name     string // what the certificates serve, for log messages
+	certFile string
+	keyFile  string // the key; the certificate's file when it holds both
+	caFile   string // CAs that peer certificates must chain to; may be ""
 	authMode tls.ClientAuthType
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	checked time.Time // last look at the files' modification times
@@ -45,11 +48,12 @@ type tlsState struct {
 // files' modification times.
 const certCheckInterval = time.Second
 
-// parseClientAuth maps ssl.clientAuth to crypto/tls; empty means need, as
-// in ZooKeeper.
-func parseClientAuth(mode string) (tls.ClientAuthType, error) {
+// parseClientAuth maps ssl.clientAuth to crypto/tls; empty means def.
+func parseClientAuth(mode string, def tls.ClientAuthType) (tls.ClientAuthType, error) {
 	switch strings.ToLower(strings.TrimSpace(mode)) {
-	case "", ClientAuthNeed:
+	case "":
+		return def, nil
+	case ClientAuthNeed:
 		return tls.RequireAndVerifyClientCert, nil
 	case ClientAuthWant:
 		return tls.VerifyClientCertIfGiven, nil
@@ -57,6 +61,20 @@ func parseClientAuth(mode string) (tls.ClientAuthType, error) {
 		return tls.NoClientCert, nil
 	}
 	return 0, fmt.Errorf("bad TLS client auth %q (want none, want or need)", mode)
+}
+
+// newTLSState checks a TLS configuration and loads its certificates, so a
+// bad file fails the start. An empty keyFile means the key is in certFile
+// (ZooKeeper's PEM key store holds both).
+func newTLSState(name, certFile, keyFile, caFile string, mode tls.ClientAuthType, log *slog.Logger) (*tlsState, error) {
+	if keyFile == "" {
+		keyFile = certFile
+	}
+	t := &tlsState{name: name, certFile: certFile, keyFile: keyFile, caFile: caFile, authMode: mode, log: log}
+	if _, err := t.config(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // listenTLS binds the secure client port when Config.SecureListenAddr is
@@ -69,43 +87,41 @@ func (s *Server) listenTLS() (*tlsState, error) {
 	if cfg.TLSCertFile == "" {
 		return nil, errors.New("secure client port needs a certificate and a key (TLSCertFile, TLSKeyFile)")
 	}
-	mode, err := parseClientAuth(cfg.TLSClientAuth)
+	// ZooKeeper's ssl.clientAuth defaults to need.
+	mode, err := parseClientAuth(cfg.TLSClientAuth, tls.RequireAndVerifyClientCert)
 	if err != nil {
 		return nil, err
 	}
 	if mode != tls.NoClientCert && cfg.TLSCAFile == "" {
 		return nil, errors.New("verifying client certificates needs a CA file (TLSCAFile), or client auth none")
 	}
-	t := &tlsState{cfg: cfg, authMode: mode}
-	if _, err := t.config(); err != nil {
+	t, err := newTLSState("client", cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSCAFile, mode, cfg.Logger)
+	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.SecureListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen (secure): %w", err)
 	}
-	t.ln = tls.NewListener(ln, &tls.Config{
+	t.ln = tls.NewListener(ln, t.listenerConfig())
+	return t, nil
+}
+
+// listenerConfig is the configuration of a TLS listener: every handshake
+// takes the current certificates.
+func (t *tlsState) listenerConfig() *tls.Config {
+	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return t.config()
 		},
-	})
-	return t, nil
-}
-
-// keyFile is TLSKeyFile, or TLSCertFile when the key is in the
-// certificate's file (ZooKeeper's PEM key store holds both).
-func (t *tlsState) keyFile() string {
-	if t.cfg.TLSKeyFile == "" {
-		return t.cfg.TLSCertFile
 	}
-	return t.cfg.TLSKeyFile
 }
 
 func (t *tlsState) files() []string {
-	f := []string{t.cfg.TLSCertFile, t.keyFile()}
-	if t.cfg.TLSCAFile != "" {
-		f = append(f, t.cfg.TLSCAFile)
+	f := []string{t.certFile, t.keyFile}
+	if t.caFile != "" {
+		f = append(f, t.caFile)
 	}
 	return f
 }
@@ -126,7 +142,7 @@ func (t *tlsState) config() (*tls.Config, error) {
 		fi, err := os.Stat(f)
 		if err != nil {
 			if t.current != nil {
-				t.cfg.Logger.Warn("TLS: cannot stat certificate file, keeping the loaded certificates", "file", f, "err", err)
+				t.log.Warn("TLS: cannot stat certificate file, keeping the loaded certificates", "for", t.name, "file", f, "err", err)
 				return t.current, nil
 			}
 			return nil, err
@@ -139,20 +155,20 @@ func (t *tlsState) config() (*tls.Config, error) {
 	c, err := t.load()
 	if err != nil {
 		if t.current != nil {
-			t.cfg.Logger.Warn("TLS: reloading certificates failed, keeping the loaded ones", "err", err)
+			t.log.Warn("TLS: reloading certificates failed, keeping the loaded ones", "for", t.name, "err", err)
 			return t.current, nil
 		}
 		return nil, err
 	}
 	if t.current != nil {
-		t.cfg.Logger.Info("TLS: certificates reloaded", "cert", t.cfg.TLSCertFile)
+		t.log.Info("TLS: certificates reloaded", "for", t.name, "cert", t.certFile)
 	}
 	t.current, t.stamp = c, stamp.String()
 	return c, nil
 }
 
 func (t *tlsState) load() (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.cfg.TLSCertFile, t.keyFile())
+	cert, err := tls.LoadX509KeyPair(t.certFile, t.keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
@@ -161,14 +177,14 @@ func (t *tlsState) load() (*tls.Config, error) {
 		Certificates: []tls.Certificate{cert},
 		ClientAuth:   t.authMode,
 	}
-	if t.cfg.TLSCAFile != "" {
-		pem, err := os.ReadFile(t.cfg.TLSCAFile)
+	if t.caFile != "" {
+		pem, err := os.ReadFile(t.caFile)
 		if err != nil {
 			return nil, fmt.Errorf("TLS CA: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("TLS CA: no PEM certificate in %s", t.cfg.TLSCAFile)
+			return nil, fmt.Errorf("TLS CA: no PEM certificate in %s", t.caFile)
 		}
 		c.ClientCAs = pool
 	}
@@ -197,15 +213,12 @@ func (c *conn) tlsHandshake() bool {
 	if len(st.PeerCertificates) == 0 || len(st.VerifiedChains) == 0 {
 		return true
 	}
-	id := x509SubjectName(st.PeerCertificates[0])
-	if su := c.s.cfg.SuperUserX509; su != "" && id == su {
-		// X509AuthenticationProvider adds super with the client's id (the
-		// digest and sasl providers use an empty one).
-		c.addAuth(proto.Id{Scheme: "super", Id: id})
-		c.log.Info("authenticated as super user", "scheme", "x509", "id", id)
+	// X509AuthenticationProvider adds super with the client's id (the
+	// digest and sasl providers use an empty one).
+	for _, id := range c.s.x509IDs(st.PeerCertificates[0]) {
+		c.addAuth(id)
+		c.log.Info("authenticated", "scheme", id.Scheme, "id", id.Id)
 	}
-	c.addAuth(proto.Id{Scheme: "x509", Id: id})
-	c.log.Info("authenticated", "scheme", "x509", "id", id)
 	return true
 }
 

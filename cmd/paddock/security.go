@@ -32,6 +32,11 @@ func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
 	fs.BoolVar(&c.EnforceAuth, "enforce-auth", false, "close sessions that are not authenticated with one of --enforce-auth-schemes (enforce.auth.enabled)")
 	fs.StringVar(&f.enforceSchemes, "enforce-auth-schemes", "", "comma-separated schemes for --enforce-auth: ip, digest, x509, sasl (enforce.auth.schemes)")
 	fs.BoolVar(&c.SessionRequireClientSASLAuth, "require-sasl", false, "require SASL authentication (sessionRequireClientSASLAuth)")
+	fs.StringVar(&c.AdminTLSCertFile, "admin-tls-cert", "", "PEM certificate (chain) of the admin server: it serves HTTPS only (admin.forceHttps with ssl.quorum.keyStore.location)")
+	fs.StringVar(&c.AdminTLSKeyFile, "admin-tls-key", "", "PEM private key for --admin-tls-cert (empty: the key is in the --admin-tls-cert file)")
+	fs.StringVar(&c.AdminTLSCAFile, "admin-tls-ca", "", "PEM CA certificates that admin clients' certificates must chain to (ssl.quorum.trustStore.location)")
+	fs.StringVar(&c.AdminTLSClientAuth, "admin-tls-client-auth", "none", "admin client certificates: none, want or need (admin.needClientAuth=true is need)")
+	fs.BoolVar(&c.AdminPortUnification, "admin-port-unification", false, "with --admin-tls-cert, also serve plain HTTP on the admin port (admin.portUnification)")
 	return f
 }
 

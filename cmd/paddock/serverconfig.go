@@ -188,6 +188,27 @@ func (o *opsFlags) apply(fs *flag.FlagSet, cfg *server.Config, logger *slog.Logg
 	if use("tls-client-auth") && zc.TLS.ClientAuth != "" {
 		cfg.TLSClientAuth = zc.TLS.ClientAuth
 	}
+	// The admin server's HTTPS, as JettyAdminServer: admin.forceHttps (or
+	// admin.portUnification) with the ssl.quorum.* stores, which hold its
+	// certificate and the CAs of its clients; admin.needClientAuth.
+	if zc.AdminForceHTTPS || zc.AdminPortUnification {
+		if zc.QuorumTLS.CertFile == "" && use("admin-tls-cert") {
+			return fmt.Errorf("%s: admin.forceHttps and admin.portUnification need ssl.quorum.keyStore.location (a PEM file with the admin server's certificate and key)", o.configFile)
+		}
+		if use("admin-tls-cert") {
+			cfg.AdminTLSCertFile, cfg.AdminTLSKeyFile = zc.QuorumTLS.CertFile, ""
+		}
+		if use("admin-tls-ca") {
+			cfg.AdminTLSCAFile = zc.QuorumTLS.CAFile
+		}
+		if use("admin-port-unification") {
+			// admin.forceHttps overrides admin.portUnification.
+			cfg.AdminPortUnification = zc.AdminPortUnification && !zc.AdminForceHTTPS
+		}
+	}
+	if use("admin-tls-client-auth") && zc.AdminNeedClientAuth {
+		cfg.AdminTLSClientAuth = server.ClientAuthNeed
+	}
 	props := map[string]string{}
 	for _, p := range zc.Properties {
 		props[strings.TrimPrefix(p.Key, "zookeeper.")] = p.Value
@@ -319,6 +340,20 @@ func printEffectiveConfig(w io.Writer, cfg server.Config) error {
 	}
 	if cfg.TLSClientAuth != "" && cfg.SecureListenAddr != "" {
 		s = append(s, config.Setting{Key: "ssl.clientAuth", Value: cfg.TLSClientAuth})
+	}
+	if cfg.AdminAddr != "" && cfg.AdminTLSCertFile != "" {
+		key := "admin.forceHttps"
+		if cfg.AdminPortUnification {
+			key = "admin.portUnification"
+		}
+		s = append(s, config.Setting{Key: key, Value: "true"},
+			config.Setting{Key: "ssl.quorum.keyStore.location", Value: cfg.AdminTLSCertFile})
+		if cfg.AdminTLSCAFile != "" {
+			s = append(s, config.Setting{Key: "ssl.quorum.trustStore.location", Value: cfg.AdminTLSCAFile})
+		}
+		if strings.EqualFold(cfg.AdminTLSClientAuth, server.ClientAuthNeed) {
+			s = append(s, config.Setting{Key: "admin.needClientAuth", Value: "true"})
+		}
 	}
 	serverID := cfg.ServerID
 	if serverID == 0 {

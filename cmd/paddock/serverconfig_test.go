@@ -109,6 +109,52 @@ func TestPrintConfigFromZooCfgWithOverrides(t *testing.T) {
 	}
 }
 
+// TestPrintConfigAdminTLS maps ZooKeeper's admin server HTTPS keys:
+// admin.forceHttps or admin.portUnification with the ssl.quorum.* stores,
+// admin.needClientAuth; the flags override them, and HTTPS without a key
+// store is refused.
+func TestPrintConfigAdminTLS(t *testing.T) {
+	cfg, _ := writeZooCfg(t, "clientPort=2181", "admin.forceHttps=true", "admin.portUnification=true",
+		"ssl.quorum.keyStore.location=/admin.pem", "ssl.quorum.trustStore.location=/admin-ca.pem", "admin.needClientAuth=true")
+	m, logs := printConfig(t, nil, cfg)
+	for k, v := range map[string]string{"admin.forceHttps": "true", "ssl.quorum.keyStore.location": "/admin.pem",
+		"ssl.quorum.trustStore.location": "/admin-ca.pem", "admin.needClientAuth": "true"} {
+		if m[k] != v {
+			t.Errorf("%s=%q, want %q", k, m[k], v)
+		}
+	}
+	if _, ok := m["admin.portUnification"]; ok {
+		t.Error("admin.forceHttps must override admin.portUnification")
+	}
+	for _, k := range []string{"admin.forceHttps", "admin.needClientAuth", "ssl.quorum.keyStore.location"} {
+		if strings.Contains(logs, "key="+k+" ") {
+			t.Errorf("%s reported as not honoured:\n%s", k, logs)
+		}
+	}
+
+	cfg, _ = writeZooCfg(t, "clientPort=2181", "admin.portUnification=true", "ssl.quorum.keyStore.location=/admin.pem")
+	if m, _ = printConfig(t, nil, cfg); m["admin.portUnification"] != "true" || m["admin.forceHttps"] != "" {
+		t.Errorf("port unification: %v", m)
+	}
+	m, _ = printConfig(t, nil, "--config", cfg, "--admin-tls-cert", "/flag.pem", "--admin-tls-client-auth", "need", "--admin-tls-ca", "/ca.pem")
+	if m["ssl.quorum.keyStore.location"] != "/flag.pem" || m["admin.needClientAuth"] != "true" || m["ssl.quorum.trustStore.location"] != "/ca.pem" {
+		t.Errorf("flags over the file: %v", m)
+	}
+
+	for _, tc := range []struct{ line, want string }{
+		{"admin.forceHttps=true", "need ssl.quorum.keyStore.location"},
+		{"ssl.quorum.keyStore.type=JKS", "ssl.quorum.keyStore.type"},
+	} {
+		cfg, _ = writeZooCfg(t, "clientPort=2181", tc.line)
+		var out, errOut bytes.Buffer
+		if code := run([]string{"server", "--print-config", cfg}, &out, &errOut); code == 0 {
+			t.Errorf("%s accepted", tc.line)
+		} else if !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("%s: error %q lacks %q", tc.line, errOut.String(), tc.want)
+		}
+	}
+}
+
 func TestPrintConfigIsAZooCfg(t *testing.T) {
 	cfg, _ := writeZooCfg(t, "clientPort=2181")
 	var out, errOut bytes.Buffer
