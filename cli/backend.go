@@ -62,27 +62,13 @@ type Event struct {
 }
 
 // EventTypeName returns the name of an event type as
-// Watcher.Event.EventType spells it.
+// Watcher.Event.EventType spells it ("Unknown" for a type ZooKeeper does
+// not have).
 func EventTypeName(t proto.EventType) string {
-	switch t {
-	case proto.EventNone:
-		return "None"
-	case proto.EventNodeCreated:
-		return "NodeCreated"
-	case proto.EventNodeDeleted:
-		return "NodeDeleted"
-	case proto.EventNodeDataChanged:
-		return "NodeDataChanged"
-	case proto.EventNodeChildrenChanged:
-		return "NodeChildrenChanged"
-	case proto.EventDataWatchRemoved:
-		return "DataWatchRemoved"
-	case proto.EventChildWatchRemoved:
-		return "ChildWatchRemoved"
-	case proto.EventPersistentWatchRemoved:
-		return "PersistentWatchRemoved"
+	if t < proto.EventNone || t > proto.EventPersistentWatchRemoved || t == 0 {
+		return "Unknown"
 	}
-	return "Unknown"
+	return client.EventType(t).String()
 }
 
 // String formats the event as WatchedEvent.toString does.

@@ -207,6 +207,39 @@ func (e *cliError) Error() string { return e.msg }
 
 func usageErr(c *command) error { return &parseError{c.usageLine()} }
 
+// pathArg returns the command's path (its first argument), checked as
+// zkCli's PathUtils.validatePath checks it.
+func pathArg(p *parsed) (string, error) {
+	path := p.args[1]
+	return path, validatePath(path)
+}
+
+// versionOpt returns the -v option, or -1 (any version) without it.
+func versionOpt(p *parsed) (int32, error) {
+	v, ok := p.opts["v"]
+	if !ok {
+		return -1, nil
+	}
+	return parseVersion(v)
+}
+
+// emit prints a command's result: with -o json the object v, with the
+// stat under "stat" when -s is given; otherwise what text prints, then
+// the stat with -s, as zkCli prints it.
+func (sh *Shell) emit(p *parsed, v map[string]any, stat proto.Stat, text func()) {
+	if sh.json {
+		if p.has("s") {
+			v["stat"] = toJSONStat(stat)
+		}
+		writeJSON(sh.out, v)
+		return
+	}
+	text()
+	if p.has("s") {
+		printStat(sh.out, stat)
+	}
+}
+
 func parseVersion(s string) (int32, error) {
 	v, err := strconv.ParseInt(s, 10, 32)
 	if err != nil {
@@ -232,8 +265,8 @@ func cmdLs(sh *Shell, ctx context.Context, p *parsed) error {
 	if len(p.args) < 2 {
 		return usageErr(sh.cmd)
 	}
-	path := p.args[1]
-	if err := validatePath(path); err != nil {
+	path, err := pathArg(p)
+	if err != nil {
 		return err
 	}
 	watch := p.has("w")
@@ -263,18 +296,9 @@ func cmdLs(sh *Shell, ctx context.Context, p *parsed) error {
 		return wrap(err, path)
 	}
 	sort.Strings(children)
-	if sh.json {
-		v := map[string]any{"path": path, "children": nonNil(children)}
-		if p.has("s") {
-			v["stat"] = toJSONStat(stat)
-		}
-		writeJSON(sh.out, v)
-		return nil
-	}
-	fmt.Fprintf(sh.out, "[%s]\n", strings.Join(children, ", "))
-	if p.has("s") {
-		printStat(sh.out, stat)
-	}
+	sh.emit(p, map[string]any{"path": path, "children": nonNil(children)}, stat, func() {
+		fmt.Fprintf(sh.out, "[%s]\n", strings.Join(children, ", "))
+	})
 	return nil
 }
 
@@ -326,45 +350,33 @@ func visitDFS(ctx context.Context, be Backend, path string, watch bool, fn func(
 
 func cmdGet(sh *Shell, ctx context.Context, p *parsed) error {
 	sh.deprecatedWatch(p, "get path [watch]", "get [-s] [-w] path")
-	path := p.args[1]
-	if err := validatePath(path); err != nil {
+	path, err := pathArg(p)
+	if err != nil {
 		return err
 	}
 	data, stat, err := sh.be.Get(ctx, path, p.has("w"))
 	if err != nil {
 		return wrap(err, path)
 	}
-	if sh.json {
-		v := map[string]any{"path": path}
-		d := toJSONData(data)
-		v["data"] = d.Data
-		if d.Base64 != "" {
-			v["base64"] = d.Base64
+	d := toJSONData(data)
+	v := map[string]any{"path": path, "data": d.Data}
+	if d.Base64 != "" {
+		v["base64"] = d.Base64
+	}
+	sh.emit(p, v, stat, func() {
+		if data == nil {
+			data = []byte("null")
 		}
-		if p.has("s") {
-			v["stat"] = toJSONStat(stat)
-		}
-		writeJSON(sh.out, v)
-		return nil
-	}
-	if data == nil {
-		data = []byte("null")
-	}
-	sh.out.Write(append(data, '\n'))
-	if p.has("s") {
-		printStat(sh.out, stat)
-	}
+		sh.out.Write(append(data, '\n'))
+	})
 	return nil
 }
 
 func cmdSet(sh *Shell, ctx context.Context, p *parsed) error {
 	path := p.args[1]
-	version := int32(-1)
-	if v, ok := p.opts["v"]; ok {
-		var err error
-		if version, err = parseVersion(v); err != nil {
-			return err
-		}
+	version, err := versionOpt(p)
+	if err != nil {
+		return err
 	}
 	if err := validatePath(path); err != nil {
 		return err
@@ -374,11 +386,7 @@ func cmdSet(sh *Shell, ctx context.Context, p *parsed) error {
 		return wrap(err, path)
 	}
 	if p.has("s") {
-		if sh.json {
-			writeJSON(sh.out, map[string]any{"path": path, "stat": toJSONStat(stat)})
-		} else {
-			printStat(sh.out, stat)
-		}
+		sh.emit(p, map[string]any{"path": path}, stat, func() {})
 	}
 	return nil
 }
@@ -470,12 +478,9 @@ func cmdDelete(sh *Shell, ctx context.Context, p *parsed) error {
 		fmt.Fprintln(sh.errw, "'delete path [version]' has been deprecated. Please use 'delete [-v version] path' instead.")
 	}
 	path := p.args[1]
-	version := int32(-1)
-	if v, ok := p.opts["v"]; ok {
-		var err error
-		if version, err = parseVersion(v); err != nil {
-			return err
-		}
+	version, err := versionOpt(p)
+	if err != nil {
+		return err
 	}
 	if err := validatePath(path); err != nil {
 		return err
@@ -492,8 +497,8 @@ func cmdDeleteAll(sh *Shell, ctx context.Context, p *parsed) error {
 		}
 		batch = int(n)
 	}
-	path := p.args[1]
-	if err := validatePath(path); err != nil {
+	path, err := pathArg(p)
+	if err != nil {
 		return err
 	}
 	// Breadth first, then delete from the deepest (ZKUtil.deleteRecursive).
@@ -536,8 +541,8 @@ func cmdDeleteAll(sh *Shell, ctx context.Context, p *parsed) error {
 
 func cmdStat(sh *Shell, ctx context.Context, p *parsed) error {
 	sh.deprecatedWatch(p, "stat path [watch]", "stat [-w] path")
-	path := p.args[1]
-	if err := validatePath(path); err != nil {
+	path, err := pathArg(p)
+	if err != nil {
 		return err
 	}
 	stat, err := sh.be.Exists(ctx, path, p.has("w"))
@@ -556,44 +561,32 @@ func cmdStat(sh *Shell, ctx context.Context, p *parsed) error {
 }
 
 func cmdGetACL(sh *Shell, ctx context.Context, p *parsed) error {
-	path := p.args[1]
-	if err := validatePath(path); err != nil {
+	path, err := pathArg(p)
+	if err != nil {
 		return err
 	}
 	acl, stat, err := sh.be.GetACL(ctx, path)
 	if err != nil {
 		return wrap(err, path)
 	}
-	if sh.json {
-		list := []jsonACL{}
-		for _, a := range acl {
-			list = append(list, jsonACL{a.Id.Scheme, a.Id.Id, permString(a.Perms)})
-		}
-		v := map[string]any{"path": path, "acl": list}
-		if p.has("s") {
-			v["stat"] = toJSONStat(stat)
-		}
-		writeJSON(sh.out, v)
-		return nil
-	}
+	list := []jsonACL{}
 	for _, a := range acl {
-		fmt.Fprintf(sh.out, "'%s,'%s\n: %s\n", a.Id.Scheme, a.Id.Id, permString(a.Perms))
+		list = append(list, jsonACL{a.Id.Scheme, a.Id.Id, permString(a.Perms)})
 	}
-	if p.has("s") {
-		printStat(sh.out, stat)
-	}
+	sh.emit(p, map[string]any{"path": path, "acl": list}, stat, func() {
+		for _, a := range acl {
+			fmt.Fprintf(sh.out, "'%s,'%s\n: %s\n", a.Id.Scheme, a.Id.Id, permString(a.Perms))
+		}
+	})
 	return nil
 }
 
 func cmdSetACL(sh *Shell, ctx context.Context, p *parsed) error {
 	path := p.args[1]
 	acl := parseACL(p.args[2], sh.errw)
-	version := int32(-1)
-	if v, ok := p.opts["v"]; ok {
-		var err error
-		if version, err = parseVersion(v); err != nil {
-			return err
-		}
+	version, err := versionOpt(p)
+	if err != nil {
+		return err
 	}
 	if err := validatePath(path); err != nil {
 		return err
@@ -627,11 +620,7 @@ func cmdSetACL(sh *Shell, ctx context.Context, p *parsed) error {
 		return wrap(err, path)
 	}
 	if p.has("s") {
-		if sh.json {
-			writeJSON(sh.out, map[string]any{"path": path, "stat": toJSONStat(stat)})
-		} else {
-			printStat(sh.out, stat)
-		}
+		sh.emit(p, map[string]any{"path": path}, stat, func() {})
 	}
 	return nil
 }
@@ -645,8 +634,8 @@ func cmdAddAuth(sh *Shell, ctx context.Context, p *parsed) error {
 }
 
 func cmdSync(sh *Shell, ctx context.Context, p *parsed) error {
-	path := p.args[1]
-	if err := validatePath(path); err != nil {
+	path, err := pathArg(p)
+	if err != nil {
 		return err
 	}
 	if err := sh.be.Sync(ctx, path); err != nil {
@@ -664,31 +653,23 @@ func cmdConfig(sh *Shell, ctx context.Context, p *parsed) error {
 	if err != nil {
 		return wrap(err, proto.ConfigPath)
 	}
-	if sh.json {
-		v := map[string]any{"config": string(data)}
-		if data == nil {
-			v["config"] = nil
-		}
-		if p.has("c") {
-			v["client"] = clientConfigString(string(data))
-		}
-		if p.has("s") {
-			v["stat"] = toJSONStat(stat)
-		}
-		writeJSON(sh.out, v)
-		return nil
-	}
+	v := map[string]any{"config": string(data)}
 	if data == nil {
-		data = []byte("null")
+		v["config"] = nil
 	}
 	if p.has("c") {
-		fmt.Fprintln(sh.out, clientConfigString(string(data)))
-	} else {
-		sh.out.Write(append(data, '\n'))
+		v["client"] = clientConfigString(string(data))
 	}
-	if p.has("s") {
-		printStat(sh.out, stat)
-	}
+	sh.emit(p, v, stat, func() {
+		if data == nil {
+			data = []byte("null")
+		}
+		if p.has("c") {
+			fmt.Fprintln(sh.out, clientConfigString(string(data)))
+		} else {
+			sh.out.Write(append(data, '\n'))
+		}
+	})
 	return nil
 }
 
@@ -730,18 +711,9 @@ func cmdReconfig(sh *Shell, ctx context.Context, p *parsed) error {
 	if err != nil {
 		return wrap(err, "")
 	}
-	if sh.json {
-		v := map[string]any{"config": string(data)}
-		if p.has("s") {
-			v["stat"] = toJSONStat(stat)
-		}
-		writeJSON(sh.out, v)
-		return nil
-	}
-	fmt.Fprintf(sh.out, "Committed new configuration:\n%s\n", data)
-	if p.has("s") {
-		printStat(sh.out, stat)
-	}
+	sh.emit(p, map[string]any{"config": string(data)}, stat, func() {
+		fmt.Fprintf(sh.out, "Committed new configuration:\n%s\n", data)
+	})
 	return nil
 }
 
@@ -759,8 +731,8 @@ func cmdAddWatch(sh *Shell, ctx context.Context, p *parsed) error {
 			return usageErr(sh.cmd)
 		}
 	}
-	path := p.args[1]
-	if err := validatePath(path); err != nil {
+	path, err := pathArg(p)
+	if err != nil {
 		return err
 	}
 	return wrap(sh.be.AddWatch(ctx, path, mode), path)
@@ -805,8 +777,8 @@ func cmdGetAllChildrenNumber(sh *Shell, ctx context.Context, p *parsed) error {
 	if len(p.args) < 2 {
 		return usageErr(sh.cmd)
 	}
-	path := p.args[1]
-	if err := validatePath(path); err != nil {
+	path, err := pathArg(p)
+	if err != nil {
 		return err
 	}
 	n, err := sh.be.GetAllChildrenNumber(ctx, path)

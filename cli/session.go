@@ -171,8 +171,8 @@ func (s *Session) Exists(ctx context.Context, path string, watch bool) (*proto.S
 	return st, nil
 }
 
-// stat dereferences a Stat that may be nil (on error).
-func stat(st *client.Stat) proto.Stat {
+// derefStat dereferences a Stat that may be nil (on error).
+func derefStat(st *client.Stat) proto.Stat {
 	if st == nil {
 		return proto.Stat{}
 	}
@@ -181,7 +181,7 @@ func stat(st *client.Stat) proto.Stat {
 
 // result turns a client read's results into the shell's.
 func result[T any](v T, st *client.Stat, err error) (T, proto.Stat, error) {
-	return v, stat(st), shellErr(err)
+	return v, derefStat(st), shellErr(err)
 }
 
 // dropWatch drops the one-shot channel of a read that set a watch: the
@@ -207,7 +207,7 @@ func (s *Session) Set(ctx context.Context, path string, data []byte, version int
 		return proto.Stat{}, err
 	}
 	st, err := s.c.Set(ctx, path, data, version)
-	return stat(st), shellErr(err)
+	return derefStat(st), shellErr(err)
 }
 
 // Children implements Backend.
@@ -235,7 +235,7 @@ func (s *Session) SetACL(ctx context.Context, path string, acl []proto.ACL, vers
 		return proto.Stat{}, err
 	}
 	st, err := s.c.SetACL(ctx, path, acl, version)
-	return stat(st), shellErr(err)
+	return derefStat(st), shellErr(err)
 }
 
 // Sync implements Backend.

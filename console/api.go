@@ -466,6 +466,16 @@ func readBody(r *http.Request) (*writeBody, error) {
 	return &b, nil
 }
 
+// readBodyData reads a write's body and decodes its data.
+func readBodyData(r *http.Request) (*writeBody, []byte, error) {
+	b, err := readBody(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := b.bytes()
+	return b, data, err
+}
+
 func (b *writeBody) bytes() ([]byte, error) {
 	switch b.Encoding {
 	case "", "text":
@@ -482,11 +492,7 @@ func (h *Handler) logWrite(op string, path string, ids []proto.Id, code proto.Er
 
 // createNode: POST /console/api/node.
 func (h *Handler) createNode(ctx context.Context, r *http.Request, ids []proto.Id) (int, any) {
-	b, err := readBody(r)
-	if err != nil {
-		return badRequest("%v", err)
-	}
-	data, err := b.bytes()
+	b, data, err := readBodyData(r)
 	if err != nil {
 		return badRequest("%v", err)
 	}
@@ -522,21 +528,31 @@ func (h *Handler) createNode(ctx context.Context, r *http.Request, ids []proto.I
 		// vanish with it; they are left to real clients.
 		return badRequest("unknown or unsupported mode %q (persistent, persistent_sequential, container, persistent_ttl, persistent_sequential_ttl)", b.Mode)
 	}
+	return h.commit(ctx, op.String(), b.Path, op, req, ids, func(resp proto.Record, zxid int64) (int, any) {
+		out := map[string]any{"zxid": hexID(zxid)}
+		if c, ok := resp.(*proto.Create2Response); ok {
+			out["path"], out["stat"] = c.Path, statOf(c.Stat)
+		} else if c, ok := resp.(*proto.CreateResponse); ok {
+			out["path"] = c.Path
+		}
+		return http.StatusCreated, out
+	})
+}
+
+// commit submits a write for the caller's ids, logs it, and answers: an
+// unknown outcome or a refusal (with the current stat for BadVersion) as
+// such, a success as answer makes it from the reply and its zxid.
+func (h *Handler) commit(ctx context.Context, name, path string, op proto.OpCode, req proto.Record, ids []proto.Id,
+	answer func(resp proto.Record, zxid int64) (int, any)) (int, any) {
 	resp, zxid, code, err := h.submit(ctx, op, req, ids)
-	h.logWrite(op.String(), b.Path, ids, code, err)
+	h.logWrite(name, path, ids, code, err)
 	if err != nil {
 		return writeUnknown(err)
 	}
 	if code != proto.ErrOK {
-		return zkError(code, b.Path)
+		return h.conflict(ids, path, code)
 	}
-	out := map[string]any{"zxid": hexID(zxid)}
-	if c, ok := resp.(*proto.Create2Response); ok {
-		out["path"], out["stat"] = c.Path, statOf(c.Stat)
-	} else if c, ok := resp.(*proto.CreateResponse); ok {
-		out["path"] = c.Path
-	}
-	return http.StatusCreated, out
+	return answer(resp, zxid)
 }
 
 func writeUnknown(err error) (int, any) {
@@ -559,26 +575,30 @@ func (h *Handler) conflict(ids []proto.Id, path string, code proto.ErrCode) (int
 
 // setData: PUT /console/api/node {path, data, encoding, version}.
 func (h *Handler) setData(ctx context.Context, r *http.Request, ids []proto.Id) (int, any) {
-	b, err := readBody(r)
-	if err != nil {
-		return badRequest("%v", err)
-	}
-	data, err := b.bytes()
+	b, data, err := readBodyData(r)
 	if err != nil {
 		return badRequest("%v", err)
 	}
 	if b.Version == nil {
 		return badRequest("version is required (the version you edited, or -1 to overwrite any)")
 	}
-	resp, zxid, code, err := h.submit(ctx, proto.OpSetData, &proto.SetDataRequest{Path: b.Path, Data: data, Version: *b.Version}, ids)
-	h.logWrite("setData", b.Path, ids, code, err)
-	if err != nil {
-		return writeUnknown(err)
+	req := &proto.SetDataRequest{Path: b.Path, Data: data, Version: *b.Version}
+	return h.commit(ctx, "setData", b.Path, proto.OpSetData, req, ids, answerStat(b.Path))
+}
+
+// answerStat answers a write that returns the node's new stat (setData,
+// setACL).
+func answerStat(path string) func(proto.Record, int64) (int, any) {
+	return func(resp proto.Record, zxid int64) (int, any) {
+		var st proto.Stat
+		switch r := resp.(type) {
+		case *proto.SetDataResponse:
+			st = r.Stat
+		case *proto.SetACLResponse:
+			st = r.Stat
+		}
+		return http.StatusOK, map[string]any{"path": path, "zxid": hexID(zxid), "stat": statOf(st)}
 	}
-	if code != proto.ErrOK {
-		return h.conflict(ids, b.Path, code)
-	}
-	return http.StatusOK, map[string]any{"path": b.Path, "zxid": hexID(zxid), "stat": statOf(resp.(*proto.SetDataResponse).Stat)}
 }
 
 // deleteNode: DELETE /console/api/node?path=&version=.
@@ -589,15 +609,10 @@ func (h *Handler) deleteNode(ctx context.Context, r *http.Request, ids []proto.I
 	if err != nil {
 		return badRequest("version is required (the version you saw, or -1)")
 	}
-	_, zxid, code, err := h.submit(ctx, proto.OpDelete, &proto.DeleteRequest{Path: path, Version: int32(v)}, ids)
-	h.logWrite("delete", path, ids, code, err)
-	if err != nil {
-		return writeUnknown(err)
-	}
-	if code != proto.ErrOK {
-		return h.conflict(ids, path, code)
-	}
-	return http.StatusOK, map[string]any{"path": path, "zxid": hexID(zxid), "deleted": true}
+	req := &proto.DeleteRequest{Path: path, Version: int32(v)}
+	return h.commit(ctx, "delete", path, proto.OpDelete, req, ids, func(_ proto.Record, zxid int64) (int, any) {
+		return http.StatusOK, map[string]any{"path": path, "zxid": hexID(zxid), "deleted": true}
+	})
 }
 
 // setACL: PUT /console/api/acl {path, acl, version (aversion)}.
@@ -613,13 +628,6 @@ func (h *Handler) setACL(ctx context.Context, r *http.Request, ids []proto.Id) (
 	if b.Version == nil {
 		return badRequest("version (the aversion you saw, or -1) is required")
 	}
-	resp, zxid, code, err := h.submit(ctx, proto.OpSetACL, &proto.SetACLRequest{Path: b.Path, Acl: acl, Version: *b.Version}, ids)
-	h.logWrite("setACL", b.Path, ids, code, err)
-	if err != nil {
-		return writeUnknown(err)
-	}
-	if code != proto.ErrOK {
-		return h.conflict(ids, b.Path, code)
-	}
-	return http.StatusOK, map[string]any{"path": b.Path, "zxid": hexID(zxid), "stat": statOf(resp.(*proto.SetACLResponse).Stat)}
+	req := &proto.SetACLRequest{Path: b.Path, Acl: acl, Version: *b.Version}
+	return h.commit(ctx, "setACL", b.Path, proto.OpSetACL, req, ids, answerStat(b.Path))
 }
