@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paddockhq/paddock/bench"
+	"github.com/paddockhq/paddock/internal/zkref"
 	"github.com/paddockhq/paddock/server"
 )
 
@@ -38,9 +39,22 @@ func TestBenchSmoke(t *testing.T) {
 		srv.Close()
 		<-done
 	})
+	benchSmoke(t, srv.Addr().String())
+}
 
+// TestBenchSmokeZooKeeper runs the same against Apache ZooKeeper 3.8, as
+// scripts/bench-compare measures it: the bench's client must drive both.
+func TestBenchSmokeZooKeeper(t *testing.T) {
+	zkref.Require(t)
+	benchSmoke(t, zkref.Start(t, zkref.Options{}).Addr)
+}
+
+// benchSmoke runs every workload briefly against addr and checks the
+// JSON lines.
+func benchSmoke(t *testing.T, addr string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "-servers", srv.Addr().String(),
+	args := []string{"bench", "-servers", addr,
 		"-workload", strings.Join(bench.Workloads, ","), "-clients", "3",
 		"-duration", "200ms", "-keys", "200", "-children", "50", "-multi", "3",
 		"-o", "json", "-progress", "off"}
