@@ -33,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paddockhq/paddock/internal/proc"
 	"github.com/paddockhq/paddock/internal/testserver"
 	"github.com/paddockhq/paddock/internal/zkref"
 )
@@ -78,12 +79,9 @@ type Member struct {
 
 	c *Cluster
 
-	mu      sync.Mutex
-	pid     int
-	done    chan struct{}
-	waitErr error
-	paused  bool
-	starts  int
+	p      proc.Proc
+	mu     sync.Mutex
+	paused bool // guarded by mu
 }
 
 // Cluster is a running ensemble and its peer-link proxies.
@@ -293,59 +291,21 @@ func (m *Member) start() error {
 	if err := os.MkdirAll(m.DataDir, 0o755); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(m.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
+	if err := m.p.Start(m.LogFile, m.c.bin, m.Args()); err != nil {
+		return fmt.Errorf("faults: member %d: %w", m.ID, err)
 	}
-	args := m.Args()
-	fmt.Fprintf(logf, "=== %s %s %s\n", time.Now().Format(time.RFC3339Nano), m.c.bin, strings.Join(args, " "))
-	cmd := exec.Command(m.c.bin, args...)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("faults: start member %d: %w", m.ID, err)
-	}
-	done := make(chan struct{})
 	m.mu.Lock()
-	m.pid, m.done, m.paused, m.waitErr = cmd.Process.Pid, done, false, nil
-	m.starts++
+	m.paused = false
 	m.mu.Unlock()
-	m.c.logf("member %d started, pid %d", m.ID, cmd.Process.Pid)
-	go func() {
-		err := cmd.Wait()
-		logf.Close()
-		m.mu.Lock()
-		m.waitErr = err
-		m.mu.Unlock()
-		close(done)
-	}()
+	m.c.logf("member %d started, pid %d", m.ID, m.p.PID())
 	return nil
 }
 
 // PID returns the current process id (0 if never started).
-func (m *Member) PID() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.pid
-}
+func (m *Member) PID() int { return m.p.PID() }
 
 // Running reports whether the process is alive (paused counts as alive).
-func (m *Member) Running() bool {
-	m.mu.Lock()
-	done := m.done
-	m.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
-}
+func (m *Member) Running() bool { return m.p.Running() }
 
 // Paused reports whether the process is stopped with SIGSTOP.
 func (m *Member) Paused() bool {
@@ -355,47 +315,14 @@ func (m *Member) Paused() bool {
 }
 
 // ExitError returns how the last process exited (nil while running).
-func (m *Member) ExitError() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.waitErr
-}
+func (m *Member) ExitError() error { return m.p.ExitError() }
 
 // Up reports whether the member runs and is not paused.
 func (m *Member) Up() bool { return m.Running() && !m.Paused() }
 
-func (m *Member) signal(sig syscall.Signal) error {
-	m.mu.Lock()
-	pid, done := m.pid, m.done
-	m.mu.Unlock()
-	if done == nil {
-		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	return nil
-}
+func (m *Member) signal(sig syscall.Signal) error { return m.p.Signal(sig) }
 
-func (m *Member) wait(d time.Duration) bool {
-	m.mu.Lock()
-	done := m.done
-	m.mu.Unlock()
-	if done == nil {
-		return true
-	}
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
+func (m *Member) wait(d time.Duration) bool { return m.p.Wait(d) }
 
 // Kill sends SIGKILL and waits for the process to exit.
 func (m *Member) Kill() error {
@@ -485,11 +412,7 @@ func (m *Member) StartIfDown() error {
 }
 
 // Starts reports how many times the member's process has been started.
-func (m *Member) Starts() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.starts
-}
+func (m *Member) Starts() int { return m.p.Starts() }
 
 // Srvr is a member's answer to the `srvr` four-letter word.
 type Srvr struct {
@@ -765,17 +688,7 @@ func (c *Cluster) Close() {
 }
 
 // Tail returns the last n lines of the member's log.
-func (m *Member) Tail(n int) string {
-	data, err := os.ReadFile(m.LogFile)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (m *Member) Tail(n int) string { return proc.TailFile(m.LogFile, n) }
 
 // Tails returns the last n lines of every member's log, labelled.
 func (c *Cluster) Tails(n int) string {

@@ -33,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paddockhq/paddock/internal/proc"
 	"github.com/paddockhq/paddock/internal/zkref"
 )
 
@@ -72,11 +73,7 @@ type Server struct {
 	t    testing.TB
 	base string // StartMain's directory, removed by RemoveAll
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	pid     int
-	done    chan struct{}
-	waitErr error
+	p proc.Proc
 }
 
 var (
@@ -232,31 +229,10 @@ func (s *Server) start(bin string) error {
 	if err := os.MkdirAll(s.DataDir, 0o755); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
+	if err := s.p.Start(s.LogFile, bin, s.Args()); err != nil {
+		return fmt.Errorf("testserver: %w", err)
 	}
-	fmt.Fprintf(logf, "=== %s %s\n", bin, strings.Join(s.Args(), " "))
-	cmd := exec.Command(bin, s.Args()...)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("testserver: start %s: %w", bin, err)
-	}
-	done := make(chan struct{})
-	s.mu.Lock()
-	s.cmd, s.pid, s.done = cmd, cmd.Process.Pid, done
-	s.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		logf.Close()
-		s.mu.Lock()
-		s.waitErr = err
-		s.mu.Unlock()
-		close(done)
-	}()
+	done := s.p.Done()
 	timeout := s.opts.StartTimeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -265,10 +241,7 @@ func (s *Server) start(bin string) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
-			s.mu.Lock()
-			werr := s.waitErr
-			s.mu.Unlock()
-			return fmt.Errorf("testserver: paddock exited during startup (%v)\n%s", werr, s.Tail(40))
+			return fmt.Errorf("testserver: paddock exited during startup (%v)\n%s", s.p.ExitError(), s.Tail(40))
 		default:
 		}
 		c, err := net.DialTimeout("tcp", s.Addr, 500*time.Millisecond)
@@ -278,39 +251,22 @@ func (s *Server) start(bin string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.signalAndWait(syscall.SIGKILL, 5*time.Second)
+	s.p.SignalAndWait(syscall.SIGKILL, 5*time.Second)
 	return fmt.Errorf("testserver: %s not accepting after %v\n%s", s.Addr, timeout, s.Tail(40))
 }
 
 // PID returns the current process id (it changes on Restart).
-func (s *Server) PID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pid
-}
+func (s *Server) PID() int { return s.p.PID() }
 
 // Running reports whether the process is alive.
-func (s *Server) Running() bool {
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) Running() bool { return s.p.Running() }
 
 // Stop shuts the server down gracefully: SIGTERM, then SIGKILL after 10s.
 // Stopping a stopped server is a no-op.
-func (s *Server) Stop() error { return s.signalAndWait(syscall.SIGTERM, 10*time.Second) }
+func (s *Server) Stop() error { return s.p.SignalAndWait(syscall.SIGTERM, 10*time.Second) }
 
 // Kill sends SIGKILL (a crash: no shutdown code runs) and waits for exit.
-func (s *Server) Kill() error { return s.signalAndWait(syscall.SIGKILL, 10*time.Second) }
+func (s *Server) Kill() error { return s.p.SignalAndWait(syscall.SIGKILL, 10*time.Second) }
 
 // Restart stops the server (gracefully) if it runs, then starts it again on
 // the same address with the same data directory.
@@ -325,45 +281,8 @@ func (s *Server) Restart() error {
 	return s.start(bin)
 }
 
-func (s *Server) signalAndWait(sig syscall.Signal, grace time.Duration) error {
-	s.mu.Lock()
-	pid, done := s.pid, s.done
-	s.mu.Unlock()
-	if done == nil {
-		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	select {
-	case <-done:
-		return nil
-	case <-time.After(grace):
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	<-done
-	return nil
-}
-
 // Tail returns the last n lines of the server's log.
-func (s *Server) Tail(n int) string {
-	data, err := os.ReadFile(s.LogFile)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *Server) Tail(n int) string { return proc.TailFile(s.LogFile, n) }
 
 // CompatOptions returns the options that configure Paddock like the Apache
 // ZooKeeper started by zkref (TTL nodes enabled, every four-letter word
