@@ -1,5 +1,5 @@
 // Package operator runs the Paddock Kubernetes operator: the
-// PaddockCluster and PaddockBackup controllers in a controller-runtime
+// PaddockCluster, PaddockBackup and backup-schedule controllers in a controller-runtime
 // manager (leader election, metrics, health probes). `paddock operator`
 // (cmd/paddock/operator.go) calls Run.
 package operator
@@ -12,6 +12,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -42,6 +43,9 @@ type Options struct {
 	Ensemble controllers.Ensemble
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
+	// Clock drives the backup schedule and the backups' timestamps; nil =
+	// the real clock. Tests step a fake one instead of waiting.
+	Clock clock.WithTicker
 }
 
 // Scheme holds the types the operator uses.
@@ -101,8 +105,17 @@ func NewManager(o Options) (ctrl.Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
+	clk := o.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
 	if err := (&controllers.BackupReconciler{
-		Client: mgr.GetClient(), Scheme: scheme, Recorder: mgr.GetEventRecorder("paddock-operator"),
+		Client: mgr.GetClient(), Scheme: scheme, Recorder: mgr.GetEventRecorder("paddock-operator"), Now: clk.Now,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&controllers.ScheduleReconciler{
+		Client: mgr.GetClient(), Scheme: scheme, Recorder: mgr.GetEventRecorder("paddock-operator"), Clock: clk,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ import (
 //	paddock operator [flags]            run the controllers
 //	paddock operator backup [flags]     take a snapshot (PaddockBackup Job)
 //	paddock operator restore [flags]    seed a data directory (restore Job)
+//	paddock operator prune --file F     delete a snapshot file (scheduled backups' pruning Job)
 func runOperator(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
@@ -35,6 +36,8 @@ func runOperator(args []string, stdout, stderr io.Writer) int {
 			return runOperatorBackup(args[1:], stdout, stderr)
 		case "restore":
 			return runOperatorRestore(args[1:], stdout, stderr)
+		case "prune":
+			return runOperatorPrune(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("paddock operator", flag.ContinueOnError)
@@ -147,5 +150,27 @@ func runOperatorRestore(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "seeded %s with %d znodes at zxid %s (voters %s)\n", *dataDir, res.Nodes, res.Zxid, *voters)
+	return 0
+}
+
+func runOperatorPrune(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("paddock operator prune", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("file", "", "snapshot file to delete (with its .zxid and any .partial)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "paddock operator prune: --file is required")
+		return 2
+	}
+	if err := backup.Remove(*file); err != nil {
+		fmt.Fprintln(stderr, "paddock operator prune:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "deleted", *file)
 	return 0
 }

@@ -170,6 +170,18 @@ func Seed(from, dataDir string, voters []uint64) (Result, error) {
 	return Result{Zxid: fmt.Sprintf("0x%x", top), Nodes: nodes}, nil
 }
 
+// Remove deletes a snapshot file written by Take, with its .zxid and any
+// .partial left by an interrupted Take. Files already gone are no error:
+// the pruning Job may run twice.
+func Remove(file string) error {
+	for _, f := range []string{file, file + ".zxid", file + ".partial"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
 // ErrAlreadySeeded: the data directory already holds a log.
 var ErrAlreadySeeded = errors.New("the data directory already holds a log; left alone")
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -112,5 +113,32 @@ func TestTakeAndSeed(t *testing.T) {
 	}
 	if s3.Czxid <= st.Mzxid {
 		t.Errorf("new zxid %x not after restored %x", s3.Czxid, st.Mzxid)
+	}
+}
+
+// TestRemove: pruning deletes the snapshot, its .zxid and a leftover
+// .partial, and a second run (the Job retried) is no error.
+func TestRemove(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "zk", "b.jsonl")
+	os.MkdirAll(filepath.Dir(file), 0o755)
+	other := filepath.Join(dir, "zk", "other.jsonl")
+	for _, f := range []string{file, file + ".zxid", file + ".partial", other} {
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if err := backup.Remove(file); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	for _, f := range []string{file, file + ".zxid", file + ".partial"} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s still there: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another backup's file went: %v", err)
 	}
 }

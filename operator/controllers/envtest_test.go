@@ -97,8 +97,8 @@ func repoRoot() string {
 
 // startEnv starts kube-apiserver + etcd (envtest, binaries from
 // internal/k8sharness; nothing is downloaded) with the generated CRDs, and
-// the operator's manager against it.
-func startEnv(t *testing.T, ens controllers.Ensemble) client.Client {
+// the operator's manager against it; opts adjust the manager's options.
+func startEnv(t *testing.T, ens controllers.Ensemble, opts ...func(*operator.Options)) client.Client {
 	assets := k8sharness.EnvtestAssets(t) // skips, or fails with CI=true, without the binaries
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	env := &envtest.Environment{
@@ -112,9 +112,13 @@ func startEnv(t *testing.T, ens controllers.Ensemble) client.Client {
 		t.Fatalf("envtest: %v", err)
 	}
 	t.Cleanup(func() { env.Stop() })
-	mgr, err := operator.NewManager(operator.Options{
+	o := operator.Options{
 		Config: cfg, MetricsAddr: "0", LeaderElection: false, Ensemble: ens, Image: "paddock:test", SkipNameValidation: true,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	mgr, err := operator.NewManager(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,6 +383,9 @@ func TestSchema(t *testing.T) {
 		{Replicas: 128},
 		{Replicas: 3, Storage: v1alpha1.StorageSpec{OnScaleDown: "Shred"}},
 		{Replicas: 3, PodDisruptionBudget: v1alpha1.PDBSpec{Policy: "Sometimes"}},
+		{Replicas: 3, Backup: &v1alpha1.BackupSchedule{Schedule: ""}},
+		{Replicas: 3, Backup: &v1alpha1.BackupSchedule{Schedule: "@daily", Keep: -1}},
+		{Replicas: 3, Backup: &v1alpha1.BackupSchedule{Schedule: "@daily", OnPrune: "Shred"}},
 	}
 	for i, spec := range bad {
 		pc := &v1alpha1.PaddockCluster{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bad-%d", i), Namespace: "schema"}, Spec: spec}

@@ -108,9 +108,72 @@ type PaddockClusterSpec struct {
 	// +optional
 	RestoreFrom *RestoreSource `json:"restoreFrom,omitempty"`
 
+	// Backup takes PaddockBackups of this cluster on a schedule and prunes
+	// the old ones.
+	// +optional
+	Backup *BackupSchedule `json:"backup,omitempty"`
+
 	// Paused stops the operator from changing anything but status.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+}
+
+// BackupSchedule makes the operator create a PaddockBackup of the cluster
+// at every time of Schedule (as a CronJob creates Jobs) and delete the
+// completed ones beyond the newest Keep.
+type BackupSchedule struct {
+	// Schedule in cron syntax, as a CronJob's: five fields (minute hour
+	// day-of-month month day-of-week, e.g. "0 3 * * *") or a descriptor
+	// (@hourly, @daily, @weekly, @monthly, @yearly, @every 6h).
+	// +kubebuilder:validation:MinLength=1
+	Schedule string `json:"schedule"`
+	// TimeZone of the schedule, an IANA name (Europe/Paris). Default: UTC.
+	// +optional
+	TimeZone string `json:"timeZone,omitempty"`
+	// Keep is how many completed scheduled backups are kept; older ones are
+	// pruned (and failed ones once a newer backup completed).
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Keep int32 `json:"keep,omitempty"`
+	// OnPrune says what happens to a pruned backup's snapshot file: Delete
+	// removes it from the volume (a Job) before the PaddockBackup goes;
+	// Retain deletes only the PaddockBackup.
+	// +kubebuilder:default=Delete
+	// +optional
+	OnPrune ReclaimPolicy `json:"onPrune,omitempty"`
+	// Storage of the scheduled backups (default: the claim
+	// <cluster>-backups, created and kept).
+	// +optional
+	Storage BackupStorage `json:"storage,omitempty"`
+	// Suspend stops new scheduled backups (pruning goes on).
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// BackupScheduleStatus reports the backup schedule.
+type BackupScheduleStatus struct {
+	// LastScheduleTime is the last time a backup was due (and created, or
+	// skipped because the previous one was still running).
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+	// NextScheduleTime is when the next backup is due.
+	// +optional
+	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
+	// LastSuccessfulTime is when the newest completed scheduled backup
+	// completed.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+	// LastSuccessfulBackup is the newest completed scheduled PaddockBackup
+	// (what a restore would normally use).
+	// +optional
+	LastSuccessfulBackup string `json:"lastSuccessfulBackup,omitempty"`
+	// Active is the scheduled PaddockBackup still running, if any.
+	// +optional
+	Active string `json:"active,omitempty"`
+	// Message explains a schedule that cannot be used.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // ReclaimPolicy says what happens to a member's volume when the member or
@@ -399,6 +462,9 @@ type PaddockClusterStatus struct {
 	// RestoredFrom is the backup the cluster was seeded from.
 	// +optional
 	RestoredFrom string `json:"restoredFrom,omitempty"`
+	// Backup reports spec.backup's schedule.
+	// +optional
+	Backup *BackupScheduleStatus `json:"backup,omitempty"`
 	// Conditions: Available, Progressing, Degraded.
 	// +optional
 	// +listType=map
