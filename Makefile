@@ -30,10 +30,12 @@ unit:
 
 # The compatibility suites aimed at Apache ZooKeeper (and the differential
 # test at Apache vs Apache): proves the suites' expectations are
-# ZooKeeper's, independently of Paddock.
+# ZooKeeper's, independently of Paddock. Likewise kube-apiserver's storage
+# conformance tests (test/k8sstorage) against a real etcd 3.7.
 selfcheck:
 	PADDOCK_TEST_TARGET=apache PADDOCK_DIFF_SELF=1 $(GO) test -count=1 -timeout 10m \
 		./test/differential ./test/kazoo ./test/zkcli ./test/curator ./test/zktop
+	PADDOCK_STORAGE_TARGET=etcd $(GO) test -count=1 -timeout 10m ./test/k8sstorage
 
 # Run each fuzz target (found with `go test -list`) for $(FUZZTIME).
 # Go allows only one -fuzz target per invocation.

@@ -89,6 +89,13 @@ func freePort(t testing.TB) int {
 // stopped when the test ends.
 func Start(t testing.TB) string {
 	t.Helper()
+	return StartArgs(t)
+}
+
+// StartArgs is Start with extra etcd flags (for example
+// --watch-progress-notify-interval).
+func StartArgs(t testing.TB, extra ...string) string {
+	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		t.Skipf("no etcd reference: %v", err)
@@ -101,6 +108,7 @@ func Start(t testing.TB) string {
 		"--listen-client-urls", curl, "--advertise-client-urls", curl,
 		"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
 		"--initial-cluster", "ref="+purl, "--log-level", "error")
+	cmd.Args = append(cmd.Args, extra...)
 	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
 		t.Fatal(err)
