@@ -92,7 +92,12 @@ func (p *Process) Tail(n int) string { return tailFile(p.LogFile, n) }
 // to dir/<name>.log, and registers its stop with t.Cleanup.
 func startProcess(t testing.TB, name, dir string, args []string) (*Process, error) {
 	t.Helper()
-	bin := Tool(t, name)
+	return startBinary(t, name, Tool(t, name), dir, args)
+}
+
+// startBinary is startProcess for a binary outside the tools directory.
+func startBinary(t testing.TB, name, bin, dir string, args []string) (*Process, error) {
+	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
