@@ -1,0 +1,695 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// EtcdWorkloadOptions configures the etcd workload.
+type EtcdWorkloadOptions struct {
+	// Endpoints are the members' etcd client URLs; every KV client gets
+	// them all (clientv3 balances and fails over between them).
+	Endpoints []string
+	// Prefix is where the keys live (Prefix + "k0" ...).
+	Prefix string
+	// Clients doing KV operations; 0 means 4.
+	Clients int
+	// OpTimeout abandons an operation (outcome unknown for writes); 0
+	// means 3s.
+	OpTimeout time.Duration
+	// Seed drives the clients' choices.
+	Seed uint64
+	// Logf, if set, receives progress lines.
+	Logf func(format string, args ...any)
+	// Serializable makes Get and Range serializable (served by whichever
+	// member answers, without the linearizable barrier): reads may then
+	// be stale, which the check must catch — a test of the checker.
+	Serializable bool
+}
+
+// EtcdWorkload runs etcd KV clients doing Put, Get, Range, Txn (CAS on
+// mod_revision, as kube-apiserver's updates) and DeleteRange on a few
+// keys, plus one watcher per member (a client with that member's
+// endpoint alone, watching the prefix from revision 1 with prev_kv),
+// recording everything for [EtcdWorkload.Check].
+type EtcdWorkload struct {
+	opts  EtcdWorkloadOptions
+	clock *Clock
+
+	mu       sync.Mutex
+	ops      []EtcdOp
+	watchers []*etcdWatcher
+	clients  []*clientv3.Client
+	counts   map[string]int
+}
+
+// etcdWatcher is one member's watch stream as its client saw it.
+type etcdWatcher struct {
+	member   int
+	mu       sync.Mutex
+	resps    []watchResp
+	problems []string
+	lastRev  int64
+}
+
+type watchResp struct {
+	header int64
+	events []watchEvent
+}
+
+type watchEvent struct {
+	put     bool
+	key     int
+	kv      EtcdKV
+	prev    EtcdKV
+	hasPrev bool
+}
+
+// NewEtcdWorkload prepares the workload.
+func NewEtcdWorkload(o EtcdWorkloadOptions) *EtcdWorkload {
+	if o.Clients == 0 {
+		o.Clients = 4
+	}
+	if o.OpTimeout == 0 {
+		o.OpTimeout = 3 * time.Second
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return &EtcdWorkload{opts: o, clock: NewClock(), counts: map[string]int{}}
+}
+
+func (w *EtcdWorkload) key(i int) string { return w.opts.Prefix + "k" + strconv.Itoa(i) }
+
+func (w *EtcdWorkload) keyIndex(k []byte) (int, bool) {
+	s, ok := strings.CutPrefix(string(k), w.opts.Prefix+"k")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(s)
+	return i, err == nil && i >= 0 && i < EtcdKeys
+}
+
+func (w *EtcdWorkload) newClient(endpoints []string) (*clientv3.Client, error) {
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	w.clients = append(w.clients, c)
+	w.mu.Unlock()
+	return c, nil
+}
+
+// Run runs the clients and watchers until ctx is done, then waits for
+// the watchers to catch up with the last write (see Check).
+func (w *EtcdWorkload) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for i := range w.opts.Clients {
+		c, err := w.newClient(w.opts.Endpoints)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.client(ctx, i, c)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// StartWatchers starts one watcher per member; they run until ctx is
+// done.
+func (w *EtcdWorkload) StartWatchers(ctx context.Context) error {
+	for i, ep := range w.opts.Endpoints {
+		c, err := w.newClient([]string{ep})
+		if err != nil {
+			return err
+		}
+		ew := &etcdWatcher{member: i + 1}
+		w.mu.Lock()
+		w.watchers = append(w.watchers, ew)
+		w.mu.Unlock()
+		go w.watch(ctx, c, ew)
+	}
+	return nil
+}
+
+// watch keeps one watch on the prefix from revision 1; clientv3 resumes
+// it from the next revision after a broken stream. If the stream ends
+// anyway (canceled), it is re-established from the last revision seen + 1.
+func (w *EtcdWorkload) watch(ctx context.Context, c *clientv3.Client, ew *etcdWatcher) {
+	next := int64(1)
+	for ctx.Err() == nil {
+		wch := c.Watch(clientv3.WithRequireLeader(ctx), w.opts.Prefix, clientv3.WithPrefix(), clientv3.WithRev(next), clientv3.WithPrevKV())
+		for resp := range wch {
+			if err := resp.Err(); err != nil {
+				ew.mu.Lock()
+				if resp.CompactRevision != 0 {
+					ew.problems = append(ew.problems, fmt.Sprintf("member %d: watch compacted at %d", ew.member, resp.CompactRevision))
+				}
+				ew.mu.Unlock()
+				break
+			}
+			if len(resp.Events) == 0 {
+				continue
+			}
+			r := watchResp{header: resp.Header.Revision}
+			for _, ev := range resp.Events {
+				k, ok := w.keyIndex(ev.Kv.Key)
+				if !ok {
+					continue // the done marker
+				}
+				we := watchEvent{put: ev.Type == mvccpb.PUT, key: k, kv: kvOf(ev.Kv)}
+				if ev.Type == mvccpb.DELETE {
+					we.kv = EtcdKV{ModRev: ev.Kv.ModRevision}
+				}
+				if ev.PrevKv != nil {
+					we.prev, we.hasPrev = kvOf(ev.PrevKv), true
+				}
+				r.events = append(r.events, we)
+			}
+			ew.mu.Lock()
+			last := resp.Events[len(resp.Events)-1].Kv.ModRevision
+			if last > ew.lastRev {
+				ew.lastRev = last
+			}
+			ew.resps = append(ew.resps, r)
+			ew.mu.Unlock()
+			next = last + 1
+		}
+		if ctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func kvOf(kv *mvccpb.KeyValue) EtcdKV {
+	v, _ := strconv.ParseInt(string(kv.Value), 10, 64)
+	return EtcdKV{Exists: true, Value: v, Version: kv.Version, ModRev: kv.ModRevision, Create: kv.CreateRevision}
+}
+
+func (w *EtcdWorkload) client(ctx context.Context, id int, c *clientv3.Client) {
+	rng := rand.New(rand.NewPCG(w.opts.Seed, uint64(id)))
+	seq := int64(0)
+	// modSeen is the last mod revision this client saw per key (0:
+	// absent), what its CAS compares against.
+	var modSeen [EtcdKeys]int64
+	for ctx.Err() == nil {
+		key := rng.IntN(EtcdKeys)
+		in := EtcdInput{Key: key}
+		switch x := rng.IntN(100); {
+		case x < 30:
+			in.Kind = 'g'
+		case x < 40:
+			in.Kind = 'r'
+		case x < 60:
+			in.Kind = 'p'
+		case x < 90:
+			in.Kind = 'c'
+			in.ModRev = modSeen[key]
+		default:
+			in.Kind = 'd'
+		}
+		if in.Kind == 'p' || in.Kind == 'c' {
+			seq++
+			in.Value = int64(id+1)*1_000_000_000 + seq
+		}
+		op := EtcdOp{Client: id, In: in, Call: w.clock.Now()}
+		octx, cancel := context.WithTimeout(ctx, w.opts.OpTimeout)
+		out, err := w.do(octx, c, in)
+		cancel()
+		op.Return = w.clock.Now()
+		w.mu.Lock()
+		kind := string(in.Kind)
+		switch {
+		case err == nil:
+			op.Out = out
+			w.ops = append(w.ops, op)
+			w.counts[kind+" ok"]++
+		case in.Kind == 'g' || in.Kind == 'r':
+			w.counts[kind+" failed"]++ // a failed read has no effect
+		// Every failed write is open: through a balancing client even
+		// "no leader" may come from a member that had forwarded it.
+		default:
+			op.Out = EtcdOutput{Unknown: true}
+			op.Return = unknownReturn
+			w.ops = append(w.ops, op)
+			w.counts[kind+" unknown"]++
+		}
+		w.mu.Unlock()
+		if err == nil {
+			switch in.Kind {
+			case 'g':
+				modSeen[key] = out.KVs[key].ModRev
+			case 'r':
+				for i := range modSeen {
+					modSeen[i] = out.KVs[i].ModRev
+				}
+			case 'p':
+				modSeen[key] = out.Rev
+			case 'c':
+				if out.Succeeded {
+					modSeen[key] = out.Rev
+				} else {
+					modSeen[key] = out.KVs[key].ModRev
+				}
+			case 'd':
+				modSeen[key] = 0
+			}
+		} else if ctx.Err() == nil {
+			// Back off while the ensemble is unavailable.
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+}
+
+// unknownReturn is the return time of an operation whose outcome is open.
+const unknownReturn = int64(1<<63 - 1)
+
+func (w *EtcdWorkload) do(ctx context.Context, c *clientv3.Client, in EtcdInput) (EtcdOutput, error) {
+	var out EtcdOutput
+	k := w.key(in.Key)
+	switch in.Kind {
+	case 'g':
+		var opts []clientv3.OpOption
+		if w.opts.Serializable {
+			opts = append(opts, clientv3.WithSerializable())
+		}
+		r, err := c.Get(ctx, k, opts...)
+		if err != nil {
+			return out, err
+		}
+		out.Rev = r.Header.Revision
+		if len(r.Kvs) == 1 {
+			out.KVs[in.Key] = kvOf(r.Kvs[0])
+		}
+	case 'r':
+		opts := []clientv3.OpOption{clientv3.WithPrefix()}
+		if w.opts.Serializable {
+			opts = append(opts, clientv3.WithSerializable())
+		}
+		r, err := c.Get(ctx, w.opts.Prefix+"k", opts...)
+		if err != nil {
+			return out, err
+		}
+		out.Rev = r.Header.Revision
+		for _, kv := range r.Kvs {
+			if i, ok := w.keyIndex(kv.Key); ok {
+				out.KVs[i] = kvOf(kv)
+			}
+		}
+	case 'p':
+		r, err := c.Put(ctx, k, strconv.FormatInt(in.Value, 10))
+		if err != nil {
+			return out, err
+		}
+		out.Rev = r.Header.Revision
+	case 'c':
+		r, err := c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k), "=", in.ModRev)).
+			Then(clientv3.OpPut(k, strconv.FormatInt(in.Value, 10))).Else(clientv3.OpGet(k)).Commit()
+		if err != nil {
+			return out, err
+		}
+		out.Rev, out.Succeeded = r.Header.Revision, r.Succeeded
+		if !r.Succeeded && len(r.Responses) == 1 {
+			if kvs := r.Responses[0].GetResponseRange().GetKvs(); len(kvs) == 1 {
+				out.KVs[in.Key] = kvOf(kvs[0])
+			}
+		}
+	case 'd':
+		r, err := c.Delete(ctx, k)
+		if err != nil {
+			return out, err
+		}
+		out.Rev, out.Deleted = r.Header.Revision, r.Deleted
+	}
+	return out, nil
+}
+
+// Finish writes a marker key through any member and waits until every
+// watcher has seen it, so the watch streams cover the whole history.
+func (w *EtcdWorkload) Finish(timeout time.Duration) (int64, error) {
+	c, err := w.newClient(w.opts.Endpoints)
+	if err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(timeout)
+	var rev int64
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), w.opts.OpTimeout)
+		r, err := c.Put(ctx, w.opts.Prefix+"done", "1")
+		cancel()
+		if err == nil {
+			rev = r.Header.Revision
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("marker write: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, ew := range w.watchers {
+		for {
+			ew.mu.Lock()
+			seen := ew.lastRev
+			ew.mu.Unlock()
+			if seen >= rev {
+				break
+			}
+			if time.Now().After(deadline) {
+				return rev, fmt.Errorf("watcher on member %d stopped at revision %d, marker at %d", ew.member, seen, rev)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return rev, nil
+}
+
+// Close closes every client.
+func (w *EtcdWorkload) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range w.clients {
+		c.Close()
+	}
+}
+
+// EtcdReport is the outcome of [EtcdWorkload.Check].
+type EtcdReport struct {
+	Ops          int
+	Counts       map[string]int
+	WatchEvents  int
+	Violations   []string
+	Inconclusive []string
+	linInfo      any
+}
+
+// OK reports whether no violation was found.
+func (r *EtcdReport) OK() bool { return len(r.Violations) == 0 }
+
+func (r *EtcdReport) String() string {
+	keys := make([]string, 0, len(r.Counts))
+	for k := range r.Counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, r.Counts[k]))
+	}
+	s := fmt.Sprintf("%d operations (%s), %d watch events per watcher", r.Ops, strings.Join(parts, " "), r.WatchEvents)
+	if len(r.Inconclusive) > 0 {
+		s += "; inconclusive: " + strings.Join(r.Inconclusive, "; ")
+	}
+	return s
+}
+
+// VisualizeTo writes porcupine's visualisation of a failed check into dir.
+func (r *EtcdReport) VisualizeTo(dir string) (string, error) {
+	info, ok := r.linInfo.(porcupine.LinearizationInfo)
+	if !ok {
+		return "", nil
+	}
+	f := dir + "/etcd-linearizability.html"
+	return f, porcupine.VisualizePath(EtcdModel, info, f)
+}
+
+// Check checks the recorded history: linearizability against EtcdModel
+// (porcupine), then the watch streams (see checkWatches) against each
+// other and against the acknowledged operations. Call after Run returned
+// and Finish succeeded.
+func (w *EtcdWorkload) Check(timeout time.Duration) *EtcdReport {
+	w.mu.Lock()
+	ops := append([]EtcdOp(nil), w.ops...)
+	counts := map[string]int{}
+	for k, v := range w.counts {
+		counts[k] = v
+	}
+	w.mu.Unlock()
+	r := &EtcdReport{Ops: len(ops), Counts: counts}
+	canonical := w.checkWatches(ops, r)
+	ops = resolveUnknown(ops, canonical, r)
+	res, info := CheckEtcd(ops, timeout)
+	switch res {
+	case porcupine.Illegal:
+		r.linInfo = info
+		r.Violations = append(r.Violations, fmt.Sprintf("history of %d operations is not linearizable", len(ops)))
+	case porcupine.Unknown:
+		r.Inconclusive = append(r.Inconclusive, fmt.Sprintf("porcupine gave up after %v on %d operations", timeout, len(ops)))
+	}
+	return r
+}
+
+// resolveUnknown settles the writes whose outcome the client did not
+// learn, from the watch streams (which checkWatches found complete and in
+// agreement up to the final marker). Values are unique per write, so a
+// put or txn whose value appears at revision R took effect at R: it
+// becomes an acknowledged write at R (its return time stays open). One
+// whose value never appears had no effect — it was not applied, or its
+// compare failed, which changes nothing — and leaves the history: an entry
+// cannot commit after the marker, which the leader appended after every
+// proposal of the workload. Unknown deletes stay open (nothing identifies
+// them); the model explores both outcomes. Without this, each open write
+// doubles the states porcupine tracks from its call on, and a schedule
+// with a long unavailability produces dozens.
+func resolveUnknown(ops []EtcdOp, canonical map[int64]revEvents, r *EtcdReport) []EtcdOp {
+	if canonical == nil {
+		return ops
+	}
+	applied := map[int64]int64{} // value -> revision
+	for rev, evs := range canonical {
+		for _, ev := range evs {
+			if ev.put {
+				applied[ev.kv.Value] = rev
+			}
+		}
+	}
+	out := ops[:0:0]
+	for _, o := range ops {
+		if o.Out.Unknown && (o.In.Kind == 'p' || o.In.Kind == 'c') {
+			rev, ok := applied[o.In.Value]
+			if !ok {
+				r.Counts["unknown write: no effect"]++
+				continue
+			}
+			r.Counts["unknown write: applied"]++
+			o.Out = EtcdOutput{Rev: rev, Succeeded: true}
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// revEvents is what one revision did, as a watch showed it.
+type revEvents []watchEvent
+
+func (a revEvents) equal(b revEvents) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkWatches checks every watcher's stream and the streams together:
+//   - ordered and atomic: revisions strictly increase from response to
+//     response and never decrease within one (a revision is never split);
+//   - unique: no (revision, key) twice;
+//   - prev_kv: each event's previous value is the key's value after its
+//     previous event in the stream (or absent), and versions and create
+//     revisions follow (version 1 and create == mod on a create);
+//   - agreement and gaplessness: every watcher saw, for every revision, the
+//     same events, and every watcher saw every revision that any watcher
+//     saw (all of them reached the final marker);
+//   - agreement with the operations: every acknowledged write appears at
+//     its revision with its value; every event is a write some client
+//     issued; every acknowledged read matches the keyspace the events
+//     give at the read's header revision.
+func (w *EtcdWorkload) checkWatches(ops []EtcdOp, r *EtcdReport) map[int64]revEvents {
+	var canonical map[int64]revEvents
+	var canonicalFrom int
+	for _, ew := range w.watchers {
+		ew.mu.Lock()
+		resps := ew.resps
+		r.Violations = append(r.Violations, ew.problems...)
+		ew.mu.Unlock()
+		byRev := map[int64]revEvents{}
+		var last int64
+		state := map[int]EtcdKV{}
+		n := 0
+		for _, resp := range resps {
+			if len(resp.events) == 0 {
+				continue
+			}
+			first := resp.events[0].kv.ModRev
+			if first <= last {
+				r.Violations = append(r.Violations, fmt.Sprintf("watcher %d: response starting at revision %d after revision %d (order/atomicity)", ew.member, first, last))
+			}
+			for _, ev := range resp.events {
+				rev := ev.kv.ModRev
+				if rev < last || rev < first {
+					r.Violations = append(r.Violations, fmt.Sprintf("watcher %d: revision %d after %d in one response", ew.member, rev, last))
+				}
+				for _, o := range byRev[rev] {
+					if o.key == ev.key {
+						r.Violations = append(r.Violations, fmt.Sprintf("watcher %d: key k%d twice at revision %d", ew.member, ev.key, rev))
+					}
+				}
+				prev, had := state[ev.key]
+				if ev.hasPrev != had || had && ev.prev != prev {
+					r.Violations = append(r.Violations, fmt.Sprintf("watcher %d: k%d at %d: prev_kv %v (present %v), stream had %v (present %v)",
+						ew.member, ev.key, rev, ev.prev, ev.hasPrev, prev, had))
+				}
+				if ev.put {
+					wantVersion, wantCreate := int64(1), rev
+					if had {
+						wantVersion, wantCreate = prev.Version+1, prev.Create
+					}
+					if ev.kv.Version != wantVersion || ev.kv.Create != wantCreate {
+						r.Violations = append(r.Violations, fmt.Sprintf("watcher %d: k%d at %d: version %d create %d, want %d and %d",
+							ew.member, ev.key, rev, ev.kv.Version, ev.kv.Create, wantVersion, wantCreate))
+					}
+					state[ev.key] = ev.kv
+				} else {
+					delete(state, ev.key)
+				}
+				byRev[rev] = append(byRev[rev], ev)
+				last = rev
+				n++
+			}
+		}
+		if canonical == nil {
+			canonical, canonicalFrom, r.WatchEvents = byRev, ew.member, n
+			continue
+		}
+		for rev, evs := range byRev {
+			if c, ok := canonical[rev]; !ok {
+				r.Violations = append(r.Violations, fmt.Sprintf("watcher %d saw revision %d, watcher %d did not", ew.member, rev, canonicalFrom))
+			} else if !c.equal(evs) {
+				r.Violations = append(r.Violations, fmt.Sprintf("revision %d: watcher %d saw %v, watcher %d saw %v", rev, ew.member, evs, canonicalFrom, c))
+			}
+		}
+		for rev := range canonical {
+			if _, ok := byRev[rev]; !ok {
+				r.Violations = append(r.Violations, fmt.Sprintf("watcher %d missed revision %d (watcher %d saw it)", ew.member, rev, canonicalFrom))
+			}
+		}
+	}
+	if canonical == nil {
+		return nil
+	}
+	// Writes: acknowledged ones at their revision; events only from
+	// issued writes.
+	issued := map[int64]int{} // value -> key
+	for _, o := range ops {
+		if o.In.Kind == 'p' || o.In.Kind == 'c' {
+			issued[o.In.Value] = o.In.Key
+		}
+	}
+	for rev, evs := range canonical {
+		for _, ev := range evs {
+			if ev.put {
+				if k, ok := issued[ev.kv.Value]; !ok || k != ev.key {
+					r.Violations = append(r.Violations, fmt.Sprintf("revision %d: k%d=%d was never written by a client", rev, ev.key, ev.kv.Value))
+				}
+			}
+		}
+	}
+	findAt := func(rev int64, key int) (watchEvent, bool) {
+		for _, ev := range canonical[rev] {
+			if ev.key == key {
+				return ev, true
+			}
+		}
+		return watchEvent{}, false
+	}
+	for _, o := range ops {
+		if o.Out.Unknown {
+			continue
+		}
+		switch {
+		case o.In.Kind == 'p' || o.In.Kind == 'c' && o.Out.Succeeded:
+			ev, ok := findAt(o.Out.Rev, o.In.Key)
+			if !ok || !ev.put || ev.kv.Value != o.In.Value {
+				r.Violations = append(r.Violations, fmt.Sprintf("acknowledged %s missing from the watch at revision %d", describeEtcd(o.In, o.Out), o.Out.Rev))
+			}
+		case o.In.Kind == 'd' && o.Out.Deleted == 1:
+			ev, ok := findAt(o.Out.Rev, o.In.Key)
+			if !ok || ev.put {
+				r.Violations = append(r.Violations, fmt.Sprintf("acknowledged %s missing from the watch at revision %d", describeEtcd(o.In, o.Out), o.Out.Rev))
+			}
+		}
+	}
+	// Reads against the keyspace the events give at their revision.
+	revs := make([]int64, 0, len(canonical))
+	for rev := range canonical {
+		revs = append(revs, rev)
+	}
+	sort.Slice(revs, func(i, j int) bool { return revs[i] < revs[j] })
+	type snap struct {
+		rev int64
+		kvs [EtcdKeys]EtcdKV
+	}
+	snaps := []snap{{rev: 0}}
+	for _, rev := range revs {
+		s := snaps[len(snaps)-1]
+		s.rev = rev
+		for _, ev := range canonical[rev] {
+			if ev.put {
+				s.kvs[ev.key] = ev.kv
+			} else {
+				s.kvs[ev.key] = EtcdKV{}
+			}
+		}
+		snaps = append(snaps, s)
+	}
+	at := func(rev int64) [EtcdKeys]EtcdKV {
+		i := sort.Search(len(snaps), func(i int) bool { return snaps[i].rev > rev })
+		return snaps[i-1].kvs
+	}
+	bad := 0
+	for _, o := range ops {
+		if o.Out.Unknown {
+			continue
+		}
+		var keys []int
+		switch {
+		case o.In.Kind == 'g' || o.In.Kind == 'c' && !o.Out.Succeeded:
+			keys = []int{o.In.Key}
+		case o.In.Kind == 'r':
+			for k := range EtcdKeys {
+				keys = append(keys, k)
+			}
+		}
+		want := at(o.Out.Rev)
+		for _, k := range keys {
+			if o.Out.KVs[k] != want[k] && bad < 20 {
+				bad++
+				r.Violations = append(r.Violations, fmt.Sprintf("%s: the watch gives k%d %s at revision %d",
+					describeEtcd(o.In, o.Out), k, describeKV(want[k]), o.Out.Rev))
+			}
+		}
+	}
+	return canonical
+}
