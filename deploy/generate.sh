@@ -6,9 +6,11 @@
 #   operator/api/v1alpha1/zz_generated.deepcopy.go
 #   deploy/manifests/paddock-operator.yaml `helm template` of the chart (plain-manifest install)
 # Tests (operator/generate_test.go, deploy/deploy_test.go) fail when any of these is stale.
+# CONTROLLER_GEN and HELM may name already built tools (the deploy tests cache them
+# under ~/.cache/paddock/tools); by default they are run from the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CONTROLLER_GEN="go run sigs.k8s.io/controller-tools/cmd/controller-gen@${CONTROLLER_TOOLS_VERSION:-v0.23.0}"
+CONTROLLER_GEN="${CONTROLLER_GEN:-go run sigs.k8s.io/controller-tools/cmd/controller-gen@${CONTROLLER_TOOLS_VERSION:-v0.23.0}}"
 HELM="${HELM:-go run helm.sh/helm/v3/cmd/helm@${HELM_VERSION:-v3.22.0}}"
 
 $CONTROLLER_GEN object paths=./operator/api/...

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -93,6 +96,9 @@ func runOperatorBackup(args []string, stdout, stderr io.Writer) int {
 	admin := fs.String("admin", "", "admin endpoint (host:port) of the member to snapshot, normally the leader")
 	out := fs.String("out", "", "file to write (JSON lines, as paddock export); <out>.zxid gets the zxid")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	tlsCA := fs.String("admin-tls-ca", "", "PEM CA to verify an HTTPS admin port with (HTTPS when set)")
+	tlsCert := fs.String("admin-tls-cert", "", "PEM client certificate to present to the admin port")
+	tlsKey := fs.String("admin-tls-key", "", "PEM key of --admin-tls-cert")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -104,9 +110,28 @@ func runOperatorBackup(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "paddock operator backup: --admin, --out and $PADDOCK_SUPER_PASSWORD are required")
 		return 2
 	}
+	var tlsConf *tls.Config
+	if *tlsCA != "" {
+		pem, err := os.ReadFile(*tlsCA)
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(stderr, "paddock operator backup: --admin-tls-ca %s: no PEM certificate (%v)\n", *tlsCA, err)
+			return 2
+		}
+		host, _, _ := net.SplitHostPort(*admin)
+		tlsConf = &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
+		if *tlsCert != "" {
+			pair, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+			if err != nil {
+				fmt.Fprintln(stderr, "paddock operator backup: --admin-tls-cert:", err)
+				return 2
+			}
+			tlsConf.Certificates = []tls.Certificate{pair}
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	res, err := backup.Take(ctx, *admin, pw, *out)
+	res, err := backup.Take(ctx, *admin, pw, *out, tlsConf)
 	if err != nil {
 		fmt.Fprintln(stderr, "paddock operator backup:", err)
 		return 1

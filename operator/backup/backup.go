@@ -8,6 +8,7 @@ package backup
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,14 +33,21 @@ type Result struct {
 
 // Take downloads a consistent snapshot from a member's admin endpoint
 // (adminAddr = host:port) as the super user and writes it to out,
-// atomically (a temporary file renamed into place once complete).
-func Take(ctx context.Context, adminAddr, password, out string) (Result, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+adminAddr+"/paddock/v1/snapshot", nil)
+// atomically (a temporary file renamed into place once complete). With
+// tlsConf the admin endpoint is reached over HTTPS (an admin port with
+// --admin-tls-cert).
+func Take(ctx context.Context, adminAddr, password, out string, tlsConf *tls.Config) (Result, error) {
+	scheme, hc := "http://", http.DefaultClient
+	if tlsConf != nil {
+		scheme = "https://"
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: http.ProxyFromEnvironment}}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+adminAddr+"/paddock/v1/snapshot", nil)
 	if err != nil {
 		return Result{}, err
 	}
 	req.SetBasicAuth("super", password)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return Result{}, err
 	}

@@ -3,6 +3,7 @@ package backup_test
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -13,17 +14,21 @@ import (
 	"time"
 
 	"github.com/paddockhq/paddock/client"
+	"github.com/paddockhq/paddock/internal/testpki"
 	"github.com/paddockhq/paddock/operator/backup"
 	"github.com/paddockhq/paddock/server"
 )
 
-func start(t *testing.T, dir, digest string) *server.Server {
+func start(t *testing.T, dir, digest string, mods ...func(*server.Config)) *server.Server {
 	t.Helper()
 	cfg := server.Config{
 		ServerID: 1, ListenAddr: "127.0.0.1:0", DataDir: dir,
 		SuperDigest: digest, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	cfg.AdminAddr = "127.0.0.1:0"
+	for _, m := range mods {
+		m(&cfg)
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -76,10 +81,10 @@ func TestTakeAndSeed(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "b", "snap.jsonl")
 	admin := src.AdminAddr().String()
-	if _, err := backup.Take(context.Background(), admin, "wrong", out); err == nil {
+	if _, err := backup.Take(context.Background(), admin, "wrong", out, nil); err == nil {
 		t.Fatal("snapshot with a wrong password was served")
 	}
-	res, err := backup.Take(context.Background(), admin, "s3cret", out)
+	res, err := backup.Take(context.Background(), admin, "s3cret", out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,5 +145,40 @@ func TestRemove(t *testing.T) {
 	}
 	if _, err := os.Stat(other); err != nil {
 		t.Errorf("another backup's file went: %v", err)
+	}
+}
+
+// TestTakeHTTPS: against an admin port serving HTTPS with client
+// certificates required (what the operator configures from
+// spec.tls.admin), a snapshot is taken trusting the CA and presenting a
+// certificate; without TLS, with another CA or without a certificate it
+// is refused.
+func TestTakeHTTPS(t *testing.T) {
+	sum := sha1.Sum([]byte("super:s3cret"))
+	ca := testpki.New(t)
+	leaf := ca.Issue(t, "admin", testpki.Server)
+	src := start(t, t.TempDir(), "super:"+base64.StdEncoding.EncodeToString(sum[:]), func(c *server.Config) {
+		c.AdminTLSCertFile, c.AdminTLSKeyFile, c.AdminTLSCAFile, c.AdminTLSClientAuth = leaf.Cert, leaf.Key, ca.File, server.ClientAuthNeed
+	})
+	admin := src.AdminAddr().String()
+	out := filepath.Join(t.TempDir(), "snap.jsonl")
+	other := testpki.New(t)
+	for _, tc := range []struct {
+		name string
+		tls  *tls.Config
+		ok   bool
+	}{
+		{"plain HTTP", nil, false},
+		{"another CA", other.ClientConfig("localhost", leaf), false},
+		{"no client certificate", ca.ClientConfig("localhost", nil), false},
+		{"CA and certificate", ca.ClientConfig("localhost", leaf), true},
+	} {
+		res, err := backup.Take(context.Background(), admin, "s3cret", out, tc.tls)
+		if tc.ok && (err != nil || res.Nodes < 2) {
+			t.Errorf("%s: %+v %v", tc.name, res, err)
+		}
+		if !tc.ok && err == nil {
+			t.Errorf("%s: snapshot served", tc.name)
+		}
 	}
 }

@@ -200,6 +200,26 @@ func jobPodSecurity() (*corev1.PodSecurityContext, *corev1.SecurityContext) {
 
 func (r *BackupReconciler) job(b *v1alpha1.PaddockBackup, c *v1alpha1.PaddockCluster, leader uint64) *batchv1.Job {
 	psc, sc := jobPodSecurity()
+	args := []string{"operator", "backup",
+		"--admin", fmt.Sprintf("%s:%d", MemberHost(c, leader), AdminPort),
+		"--out", backupMount + "/" + b.Status.Path}
+	mounts := []corev1.VolumeMount{{Name: "backup", MountPath: backupMount}}
+	volumes := []corev1.Volume{{Name: "backup", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Status.ClaimName}}}}
+	if a := AdminTLSOf(c); a != nil {
+		// HTTPS to the leader's admin port, trusting the cluster's CA and
+		// presenting the admin client certificate.
+		args = append(args, "--admin-tls-ca", AdminTLSDir+"/ca.crt")
+		mounts = append(mounts, corev1.VolumeMount{Name: "admin-tls", MountPath: AdminTLSDir, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: "admin-tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: a.SecretName, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}}})
+		if adminClientAuth(a) != "none" {
+			args = append(args, "--admin-tls-cert", AdminClientTLSDir+"/tls.crt", "--admin-tls-key", AdminClientTLSDir+"/tls.key")
+			mounts = append(mounts, corev1.VolumeMount{Name: "admin-client-tls", MountPath: AdminClientTLSDir, ReadOnly: true})
+			volumes = append(volumes, corev1.Volume{Name: "admin-client-tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: AdminClientSecret(a), Items: []corev1.KeyToPath{{Key: "tls.crt", Path: "tls.crt"}, {Key: "tls.key", Path: "tls.key"}}}}})
+		}
+	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: b.Status.Job, Namespace: b.Namespace, Labels: commonLabels(c)},
 		Spec: batchv1.JobSpec{
@@ -214,15 +234,12 @@ func (r *BackupReconciler) job(b *v1alpha1.PaddockBackup, c *v1alpha1.PaddockClu
 					Containers: []corev1.Container{{
 						Name:  "backup",
 						Image: Image(c),
-						Args: []string{"operator", "backup",
-							"--admin", fmt.Sprintf("%s:%d", MemberHost(c, leader), AdminPort),
-							"--out", backupMount + "/" + b.Status.Path},
+						Args:            args,
 						Env:             []corev1.EnvVar{passwordEnv(c)},
-						VolumeMounts:    []corev1.VolumeMount{{Name: "backup", MountPath: backupMount}},
+						VolumeMounts:    mounts,
 						SecurityContext: sc,
 					}},
-					Volumes: []corev1.Volume{{Name: "backup", VolumeSource: corev1.VolumeSource{
-						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Status.ClaimName}}}},
+					Volumes: volumes,
 				},
 			},
 		},

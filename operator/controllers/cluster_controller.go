@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -153,6 +155,11 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 	}
 
+	// The admin calls (srvr, leadership transfer) trust the cluster's CA.
+	ctx, err = r.adminContext(ctx, &c)
+	if err != nil {
+		return r.fail(ctx, &c, "AdminTLS", err)
+	}
 	obs, stsV, stsO, err := r.observe(ctx, &c)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -264,6 +271,47 @@ func (r *ClusterReconciler) ensureAuth(ctx context.Context, c *v1alpha1.PaddockC
 	return password, digest, nil
 }
 
+// adminContext carries the cluster's admin-port TLS for the Ensemble's
+// calls, from the Secrets: the CA to verify the members with and, unless
+// clientAuth is none, the certificate the operator presents.
+func (r *ClusterReconciler) adminContext(ctx context.Context, c *v1alpha1.PaddockCluster) (context.Context, error) {
+	a := AdminTLSOf(c)
+	if a == nil {
+		return ctx, nil
+	}
+	cfg, err := adminTLSConfig(ctx, r.Client, c.Namespace, a)
+	if err != nil {
+		return ctx, err
+	}
+	return WithAdminTLS(ctx, cfg), nil
+}
+
+func adminTLSConfig(ctx context.Context, cl client.Reader, ns string, a *v1alpha1.AdminTLS) (*tls.Config, error) {
+	var sec corev1.Secret
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: a.SecretName}, &sec); err != nil {
+		return nil, fmt.Errorf("admin TLS secret %s: %w", a.SecretName, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(sec.Data["ca.crt"]) {
+		return nil, fmt.Errorf("admin TLS secret %s has no usable ca.crt (PEM)", a.SecretName)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if adminClientAuth(a) != "none" {
+		cs := sec
+		if name := AdminClientSecret(a); name != a.SecretName {
+			if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &cs); err != nil {
+				return nil, fmt.Errorf("admin client TLS secret %s: %w", name, err)
+			}
+		}
+		pair, err := tls.X509KeyPair(cs.Data["tls.crt"], cs.Data["tls.key"])
+		if err != nil {
+			return nil, fmt.Errorf("admin client TLS secret %s: %w", cs.Name, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
 // upsert creates obj or brings the fields mutate sets up to date.
 func (r *ClusterReconciler) upsert(ctx context.Context, c *v1alpha1.PaddockCluster, obj client.Object, mutate func(existing client.Object)) error {
 	key := client.ObjectKeyFromObject(obj)
@@ -349,9 +397,24 @@ func (r *ClusterReconciler) ensureServiceMonitor(ctx context.Context, c *v1alpha
 	labels := commonLabels(c)
 	maps.Copy(labels, c.Spec.Metrics.Labels)
 	sm.SetLabels(labels)
+	endpoint := map[string]any{"port": metricsPortName(), "path": "/metrics", "interval": interval}
+	if a := AdminTLSOf(c); a != nil {
+		// Every member serves the one certificate of the Secret: checking
+		// it against member 1's name checks it for all.
+		tc := map[string]any{
+			"ca":         map[string]any{"secret": map[string]any{"name": a.SecretName, "key": "ca.crt"}},
+			"serverName": MemberHost(c, 1),
+		}
+		if adminClientAuth(a) != "none" {
+			tc["cert"] = map[string]any{"secret": map[string]any{"name": AdminClientSecret(a), "key": "tls.crt"}}
+			tc["keySecret"] = map[string]any{"name": AdminClientSecret(a), "key": "tls.key"}
+		}
+		endpoint["scheme"] = "https"
+		endpoint["tlsConfig"] = tc
+	}
 	spec := map[string]any{
 		"selector":  map[string]any{"matchLabels": toAny(commonLabels(c))},
-		"endpoints": []any{map[string]any{"port": metricsPortName(), "path": "/metrics", "interval": interval}},
+		"endpoints": []any{endpoint},
 	}
 	_ = unstructured.SetNestedField(sm.Object, spec, "spec")
 	return r.upsert(ctx, c, sm, func(o client.Object) {

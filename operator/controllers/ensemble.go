@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +27,8 @@ type MemberInfo struct {
 
 // Ensemble is how the operator talks to the servers. The production
 // implementation uses the admin HTTP endpoint and the ZooKeeper protocol;
-// tests substitute their own.
+// tests substitute their own. A context from WithAdminTLS makes the admin
+// calls HTTPS.
 type Ensemble interface {
 	// Member asks one member (host = its stable DNS name) about itself.
 	Member(ctx context.Context, host string) (MemberInfo, error)
@@ -53,6 +55,40 @@ func (e *LiveEnsemble) client() *http.Client {
 	return &http.Client{Timeout: 3 * time.Second}
 }
 
+type adminTLSKey struct{}
+
+// WithAdminTLS returns a context under which LiveEnsemble's admin calls
+// use HTTPS with cfg: the cluster's CA in RootCAs and, for clientAuth
+// want or need, the operator's client certificate. The server name
+// checked is each member's host name (its stable DNS name).
+func WithAdminTLS(ctx context.Context, cfg *tls.Config) context.Context {
+	return context.WithValue(ctx, adminTLSKey{}, cfg)
+}
+
+// AdminTLSFrom is the configuration WithAdminTLS put in ctx, or nil.
+func AdminTLSFrom(ctx context.Context) *tls.Config {
+	cfg, _ := ctx.Value(adminTLSKey{}).(*tls.Config)
+	return cfg
+}
+
+// admin is the URL of path on host's admin port, and the client to fetch
+// it with: plain HTTP, or HTTPS verifying host's certificate.
+func (e *LiveEnsemble) admin(ctx context.Context, host, path string) (string, *http.Client) {
+	cfg := AdminTLSFrom(ctx)
+	if cfg == nil {
+		return "http://" + e.addr(host, AdminPort) + path, e.client()
+	}
+	cfg = cfg.Clone()
+	cfg.ServerName = host
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	return "https://" + e.addr(host, AdminPort) + path, &http.Client{
+		Timeout:   e.client().Timeout,
+		Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment},
+	}
+}
+
 func (e *LiveEnsemble) addr(host string, port int) string {
 	if e.Resolve != nil {
 		if a := e.Resolve(net.JoinHostPort(host, strconv.Itoa(port))); a != "" {
@@ -64,15 +100,20 @@ func (e *LiveEnsemble) addr(host string, port int) string {
 
 // Member implements Ensemble with GET /commands/srvr.
 func (e *LiveEnsemble) Member(ctx context.Context, host string) (MemberInfo, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+e.addr(host, AdminPort)+"/commands/srvr", nil)
+	u, hc := e.admin(ctx, host, "/commands/srvr")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return MemberInfo{}, err
 	}
-	resp, err := e.client().Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return MemberInfo{}, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return MemberInfo{}, fmt.Errorf("srvr from %s: %s: %s", host, resp.Status, strings.TrimSpace(string(b)))
+	}
 	var out struct {
 		Version     string `json:"version"`
 		Refusal     string `json:"refusal"`
@@ -148,12 +189,12 @@ func (e *LiveEnsemble) Reconfig(ctx context.Context, servers []string, password 
 // TransferLeadership implements Ensemble with the member's admin endpoint
 // POST /paddock/v1/transfer-leadership?to=N.
 func (e *LiveEnsemble) TransferLeadership(ctx context.Context, leaderHost string, to uint64) error {
-	u := fmt.Sprintf("http://%s/paddock/v1/transfer-leadership?to=%d", e.addr(leaderHost, AdminPort), to)
+	u, hc := e.admin(ctx, leaderHost, fmt.Sprintf("/paddock/v1/transfer-leadership?to=%d", to))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := e.client().Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

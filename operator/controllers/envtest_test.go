@@ -386,6 +386,8 @@ func TestSchema(t *testing.T) {
 		{Replicas: 3, Backup: &v1alpha1.BackupSchedule{Schedule: ""}},
 		{Replicas: 3, Backup: &v1alpha1.BackupSchedule{Schedule: "@daily", Keep: -1}},
 		{Replicas: 3, Backup: &v1alpha1.BackupSchedule{Schedule: "@daily", OnPrune: "Shred"}},
+		{Replicas: 3, TLS: &v1alpha1.TLSSpec{Admin: &v1alpha1.AdminTLS{SecretRef: v1alpha1.SecretRef{SecretName: "a"}, ClientAuth: "need"}}},
+		{Replicas: 3, TLS: &v1alpha1.TLSSpec{Admin: &v1alpha1.AdminTLS{SecretRef: v1alpha1.SecretRef{SecretName: "a"}, ClientAuth: "sometimes"}}},
 	}
 	for i, spec := range bad {
 		pc := &v1alpha1.PaddockCluster{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bad-%d", i), Namespace: "schema"}, Spec: spec}

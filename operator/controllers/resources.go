@@ -33,6 +33,9 @@ const (
 	ConfigDir     = "/etc/paddock"
 	ClientTLSDir  = "/etc/paddock/tls/client"
 	QuorumTLSDir  = "/etc/paddock/tls/quorum"
+	AdminTLSDir   = "/etc/paddock/tls/admin"
+	// AdminClientTLSDir holds the admin client certificate in Jobs.
+	AdminClientTLSDir = "/etc/paddock/tls/admin-client"
 	ObserverBase  = 128 // server id (= ordinal) of the first observer
 	MaxVoters     = 127
 	containerName = "paddock"
@@ -154,6 +157,9 @@ func ValidateSpec(c *v1alpha1.PaddockCluster) string {
 	if c.Spec.Observers > 254-ObserverBase+1 {
 		return fmt.Sprintf("observers %d is more than %d", c.Spec.Observers, 254-ObserverBase+1)
 	}
+	if a := AdminTLSOf(c); a != nil && adminClientAuth(a) == "need" && !a.PortUnification {
+		return "tls.admin.clientAuth need leaves kubelet's probes (which send no certificate) no way in: set tls.admin.portUnification, or use want"
+	}
 	return ""
 }
 
@@ -252,6 +258,9 @@ func configHash(zooCfg, digest string, c *v1alpha1.PaddockCluster) string {
 		}
 		if t.Quorum != nil {
 			fmt.Fprintf(h, "quorum=%s\x00", t.Quorum.SecretName)
+		}
+		if a := t.Admin; a != nil {
+			fmt.Fprintf(h, "admin=%s/%s/%v\x00", a.SecretName, adminClientAuth(a), a.PortUnification)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
@@ -377,11 +386,28 @@ func podSpec(c *v1alpha1.PaddockCluster) corev1.PodSpec {
 		volumes = append(volumes, corev1.Volume{Name: "quorum-tls", VolumeSource: corev1.VolumeSource{
 			Secret: &corev1.SecretVolumeSource{SecretName: t.Quorum.SecretName}}})
 	}
+	probeScheme := corev1.URISchemeHTTP
+	if a := AdminTLSOf(c); a != nil {
+		env = append(env,
+			corev1.EnvVar{Name: "PADDOCK_ADMIN_TLS_CERT", Value: AdminTLSDir + "/tls.crt"},
+			corev1.EnvVar{Name: "PADDOCK_ADMIN_TLS_KEY", Value: AdminTLSDir + "/tls.key"},
+			corev1.EnvVar{Name: "PADDOCK_ADMIN_TLS_CA", Value: AdminTLSDir + "/ca.crt"},
+			corev1.EnvVar{Name: "PADDOCK_ADMIN_TLS_CLIENT_AUTH", Value: adminClientAuth(a)},
+			corev1.EnvVar{Name: "PADDOCK_ADMIN_PORT_UNIFICATION", Value: fmt.Sprint(a.PortUnification)})
+		mounts = append(mounts, corev1.VolumeMount{Name: "admin-tls", MountPath: AdminTLSDir, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: "admin-tls", VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: a.SecretName}}})
+		// kubelet's probes neither verify the certificate nor send one:
+		// HTTPS unless client certificates are required, then the plain
+		// side of the unified port.
+		probeScheme = AdminProbeScheme(a)
+	}
 	env = append(env, c.Spec.Pod.Env...)
 
 	httpProbe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("admin")}},
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("admin"),
+				Scheme: probeScheme}},
 			PeriodSeconds:    period,
 			TimeoutSeconds:   3,
 			FailureThreshold: failures,
@@ -458,6 +484,40 @@ func podSpec(c *v1alpha1.PaddockCluster) corev1.PodSpec {
 		})
 	}
 	return ps
+}
+
+// AdminTLSOf is the cluster's admin-port TLS, or nil for plain HTTP.
+func AdminTLSOf(c *v1alpha1.PaddockCluster) *v1alpha1.AdminTLS {
+	if c.Spec.TLS == nil {
+		return nil
+	}
+	return c.Spec.TLS.Admin
+}
+
+func adminClientAuth(a *v1alpha1.AdminTLS) string {
+	if a.ClientAuth == "" {
+		return "none"
+	}
+	return a.ClientAuth
+}
+
+// AdminProbeScheme is the scheme of the members' probes with admin TLS:
+// HTTPS, or HTTP on the unified port when client certificates are
+// required (kubelet has none to send).
+func AdminProbeScheme(a *v1alpha1.AdminTLS) corev1.URIScheme {
+	if adminClientAuth(a) == "need" && a.PortUnification {
+		return corev1.URISchemeHTTP
+	}
+	return corev1.URISchemeHTTPS
+}
+
+// AdminClientSecret is the Secret whose tls.crt/tls.key the operator and
+// the backup Jobs present to the admin port.
+func AdminClientSecret(a *v1alpha1.AdminTLS) string {
+	if a.ClientSecretName != "" {
+		return a.ClientSecretName
+	}
+	return a.SecretName
 }
 
 // HeadlessService gives every member its stable DNS name, also while not

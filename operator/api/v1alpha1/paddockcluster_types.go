@@ -227,6 +227,38 @@ type TLSSpec struct {
 	// (*.<name>-hs.<namespace>.svc.cluster.local) as client and server.
 	// +optional
 	Quorum *SecretRef `json:"quorum,omitempty"`
+	// Admin serves the admin port (probes, /commands, /metrics, the
+	// console, the operator's calls, backups) over HTTPS with this
+	// Secret; its certificate must be valid for every member's DNS name
+	// (*.<name>-hs.<namespace>.svc.cluster.local). The operator trusts
+	// the Secret's ca.crt.
+	// +optional
+	Admin *AdminTLS `json:"admin,omitempty"`
+}
+
+// AdminTLS is the admin port's HTTPS (the server's --admin-tls-* flags,
+// ZooKeeper's admin.forceHttps, admin.portUnification and
+// admin.needClientAuth).
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuth) || self.clientAuth != 'need' || (has(self.portUnification) && self.portUnification)",message="clientAuth need leaves kubelet's probes (which send no certificate) no way in: set portUnification, or use want"
+type AdminTLS struct {
+	SecretRef `json:",inline"`
+	// ClientAuth: none, want (a certificate is optional; one sent must
+	// chain to ca.crt) or need (admin.needClientAuth). The operator and
+	// the backup Jobs present the certificate of ClientSecretName.
+	// +kubebuilder:validation:Enum=none;want;need
+	// +kubebuilder:default=none
+	// +optional
+	ClientAuth string `json:"clientAuth,omitempty"`
+	// ClientSecretName is a Secret with tls.crt and tls.key that the
+	// operator and the backup Jobs present as admin clients. Default: the
+	// admin Secret itself (its certificate must then allow client use).
+	// +optional
+	ClientSecretName string `json:"clientSecretName,omitempty"`
+	// PortUnification also serves plain HTTP on the admin port. Needed
+	// with clientAuth need: the probes then use HTTP (kubelet sends no
+	// client certificate); otherwise they use HTTPS.
+	// +optional
+	PortUnification bool `json:"portUnification,omitempty"`
 }
 
 // ClientTLS is the TLS client port's configuration.
