@@ -29,8 +29,9 @@ import (
 // scheduler on a standalone Paddock. /readyz, kubectl create/get/list/watch/
 // delete of a Namespace, ConfigMap, Secret, Deployment, a CRD and a custom
 // object; the Deployment controller makes a ReplicaSet and the ReplicaSet
-// controller its Pods (Pending: there is no node); the objects are in
-// Paddock's keyspace under /registry.
+// controller its Pods (Pending: no node matches them); the objects are in
+// Paddock's keyspace under /registry. A StatefulSet of Paddock servers
+// runs on a vnode (pods Running and Ready, as local processes).
 func TestKubeAPIServerOnPaddock(t *testing.T) {
 	k8sharness.Tools(t)
 	addr := freeAddr(t)
@@ -42,8 +43,9 @@ func TestKubeAPIServerOnPaddock(t *testing.T) {
 		Flags: map[string]string{"etcd-compaction-interval": "2s"}})
 	k8sharness.StartControllerManager(t, api, nil)
 	k8sharness.StartScheduler(t, api, nil)
+	node := startNode(t, api)
 	ec := client(t, nil, "http://"+addr)
-	exerciseKube(t, api, ec, "std", nil)
+	exerciseKube(t, api, ec, node, "std", nil)
 	// The compactor ran against Paddock: compact_rev_key was CAS-ed several
 	// times (its Version is the apiservers' logical clock) and old
 	// revisions are gone.
@@ -61,7 +63,8 @@ func TestKubeAPIServerOnPaddock(t *testing.T) {
 // TestKubeControlPlaneOnPaddockEnsemble: the same on a 3-member Paddock
 // ensemble, kube-apiserver given the three etcd endpoints; the Paddock
 // leader is killed half-way and writes (kubectl, controllers) continue after
-// the failover.
+// the failover: the StatefulSet started before it is scaled up after it,
+// and its new pod is scheduled and runs.
 func TestKubeControlPlaneOnPaddockEnsemble(t *testing.T) {
 	if testing.Short() {
 		t.Skip("ensemble control plane: not with -short")
@@ -86,9 +89,10 @@ func TestKubeControlPlaneOnPaddockEnsemble(t *testing.T) {
 	api := k8sharness.StartAPIServer(t, strings.Join(eps, ","), nil)
 	k8sharness.StartControllerManager(t, api, nil)
 	k8sharness.StartScheduler(t, api, nil)
+	node := startNode(t, api)
 	ec := client(t, nil, eps...)
 	var killed, newLeader int
-	exerciseKube(t, api, ec, "ens", func() {
+	exerciseKube(t, api, ec, node, "ens", func() {
 		leader, err := c.WaitLeader(10 * time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -143,8 +147,11 @@ func TestKubeControlPlaneOnPaddockEnsemble(t *testing.T) {
 
 // exerciseKube drives the apiserver with kubectl. midway, if not nil, runs
 // after the first round of writes (the ensemble test kills the leader
-// there); everything after it must still work.
-func exerciseKube(t *testing.T, api *k8sharness.APIServer, ec *clientv3.Client, ns string, midway func()) {
+// there); everything after it must still work. With a node, a StatefulSet
+// of Paddock servers is scheduled and run on it: two pods before midway,
+// scaled to three after, each Running and Ready and answering ZooKeeper
+// requests.
+func exerciseKube(t *testing.T, api *k8sharness.APIServer, ec *clientv3.Client, node *k8sharness.Node, ns string, midway func()) {
 	if out := api.Kubectl(t, "get", "--raw", "/readyz"); !strings.Contains(out, "ok") {
 		t.Fatalf("/readyz: %s", out)
 	}
@@ -159,7 +166,7 @@ func exerciseKube(t *testing.T, api *k8sharness.APIServer, ec *clientv3.Client, 
 	if out := api.Kubectl(t, "-n", ns, "get", "secret", "s1", "-o", "jsonpath={.data.pw}"); strings.TrimSpace(out) != "aHVudGVyMg==" {
 		t.Fatalf("get secret: %q", out)
 	}
-	api.Kubectl(t, "-n", ns, "create", "deployment", "web", "--image=registry.k8s.io/pause:3.10", "--replicas=2")
+	applyRetry(t, api, fmt.Sprintf(deploymentManifest, ns))
 	// A CRD, then a custom object.
 	api.Apply(t, crdManifest)
 	api.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/widgets.paddock.test")
@@ -168,6 +175,16 @@ func exerciseKube(t *testing.T, api *k8sharness.APIServer, ec *clientv3.Client, 
 		t.Fatalf("get widget: %q", out)
 	}
 	waitDeploymentPods(t, api, ns, "web", 2)
+	if node != nil {
+		// The ServiceAccount admission plugin holds pods until the
+		// controller-manager has made the namespace's default account.
+		k8sharness.Eventually(t, time.Minute, "default serviceaccount in "+ns, func() (bool, string) {
+			out, err := api.KubectlE(t, "-n", ns, "get", "serviceaccount", "default", "-o", "name")
+			return err == nil, out
+		})
+		applyRetry(t, api, fmt.Sprintf(statefulSetManifest, ns, 2))
+		waitStatefulSet(t, api, node, ns, 2)
+	}
 
 	// The objects are Paddock keys.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -199,6 +216,12 @@ func exerciseKube(t *testing.T, api *k8sharness.APIServer, ec *clientv3.Client, 
 	kubectlRetry(t, api, "-n", ns, "scale", "deployment", "web", "--replicas=3")
 	applyRetry(t, api, fmt.Sprintf(widgetManifest, "w2", ns, 5))
 	waitDeploymentPods(t, api, ns, "web", 3)
+	if node != nil {
+		// The StatefulSet controller, the scheduler and the node's
+		// status writes all go through the apiserver to Paddock.
+		kubectlRetry(t, api, "-n", ns, "scale", "statefulset", "zk", "--replicas=3")
+		checkZooKeeper(t, waitStatefulSet(t, api, node, ns, 3))
+	}
 
 	// Lists.
 	if out := api.Kubectl(t, "-n", ns, "get", "configmaps", "-o", "name"); !strings.Contains(out, "configmap/cm1") || !strings.Contains(out, "configmap/cm2") {
@@ -241,11 +264,16 @@ func exerciseKube(t *testing.T, api *k8sharness.APIServer, ec *clientv3.Client, 
 	kubectlRetry(t, api, "-n", ns, "delete", "secret", "s1")
 	kubectlRetry(t, api, "-n", ns, "delete", "widget", "w1", "w2")
 	kubectlRetry(t, api, "-n", ns, "delete", "deployment", "web")
+	if node != nil {
+		kubectlRetry(t, api, "-n", ns, "delete", "statefulset", "zk")
+		kubectlRetry(t, api, "-n", ns, "delete", "service", "zk-hs")
+	}
 	if out, err := api.KubectlE(t, "-n", ns, "get", "configmap", "cm1"); err == nil || !strings.Contains(err.Error(), "NotFound") {
 		t.Fatalf("configmap after delete: %v %s", err, out)
 	}
-	// Garbage collection (controller-manager) removes the ReplicaSet and Pods.
-	k8sharness.Eventually(t, 60*time.Second, "deployment's pods garbage-collected", func() (bool, string) {
+	// Garbage collection (controller-manager) removes the ReplicaSet and
+	// Pods (the StatefulSet's: once the node has stopped their processes).
+	k8sharness.Eventually(t, 90*time.Second, "pods garbage-collected", func() (bool, string) {
 		out, err := api.KubectlE(t, "-n", ns, "get", "replicasets,pods", "-o", "name")
 		return err == nil && strings.TrimSpace(out) == "", out
 	})
@@ -262,14 +290,15 @@ func exerciseKube(t *testing.T, api *k8sharness.APIServer, ec *clientv3.Client, 
 
 	// Namespace deletion (the namespace controller finalizes it).
 	kubectlRetry(t, api, "delete", "namespace", ns, "--wait=false")
-	k8sharness.Eventually(t, 60*time.Second, "namespace removed", func() (bool, string) {
+	k8sharness.Eventually(t, 2*time.Minute, "namespace removed", func() (bool, string) {
 		out, err := api.KubectlE(t, "get", "namespace", ns)
 		return err != nil && strings.Contains(err.Error(), "NotFound"), out
 	})
 }
 
 // waitDeploymentPods waits for the ReplicaSet of a Deployment and n Pods of
-// it, all made by the controllers (Pending: no node).
+// it, all made by the controllers (Pending: their nodeSelector matches no
+// node).
 func waitDeploymentPods(t *testing.T, api *k8sharness.APIServer, ns, name string, n int) {
 	k8sharness.Eventually(t, 90*time.Second, fmt.Sprintf("deployment %s: a ReplicaSet and %d pods", name, n), func() (bool, string) {
 		rs, err := api.KubectlE(t, "-n", ns, "get", "replicasets", "-l", "app="+name, "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.replicas} {end}")
@@ -413,6 +442,23 @@ spec:
             type: object
             properties:
               size: {type: integer}
+`
+
+// deploymentManifest is what `kubectl create deployment web
+// --image=registry.k8s.io/pause:3.10 --replicas=2` makes, with a
+// nodeSelector no node has: its pods stay Pending, also when a vnode (which
+// has no binary for the pause image) is there.
+const deploymentManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: %s, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      nodeSelector: {paddock.test/no-such-node: "true"}
+      containers: [{name: pause, image: registry.k8s.io/pause:3.10}]
 `
 
 const widgetManifest = `apiVersion: paddock.test/v1
