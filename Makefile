@@ -118,3 +118,21 @@ faults-measure:
 .PHONY: perf
 perf:
 	scripts/bench-compare
+
+# Paddock's etcd API against etcd 3.7 (the tools module's binary, see
+# k8s-tools), on this machine in one run, a fresh cluster for every point,
+# fsync on for both: put/range/txn through etcd's Go client (standalone and
+# 3 members), then a real kube-apiserver on each creating and listing
+# ConfigMaps. Rewrites the generated sections of docs/PERFORMANCE.md (and
+# docs/perf/etcd-compare.jsonl). `make test` runs a short seeded slice of
+# the same tests. Servers are built without -race.
+PERF_ETCD_FLAGS ?=
+.PHONY: perf-etcd perf-etcd-memory
+perf-etcd:
+	PADDOCK_RACE=0 $(GO) test -count=1 -v -timeout 0 ./test/etcdperf -run 'TestEtcdCompare|TestKubeCompare' -etcdperf.run $(PERF_ETCD_FLAGS)
+
+# Resident memory of Paddock and etcd 3.7 as the etcd keyspace grows (100k,
+# 250k, 500k keys of 1-4 KiB), with 3 versions per key, then compacted.
+# Needs a few GiB of free memory; rewrites docs/PERFORMANCE.md's section.
+perf-etcd-memory:
+	PADDOCK_RACE=0 $(GO) test -count=1 -v -timeout 0 ./test/etcdperf -run 'TestEtcdMemory' -etcdperf.memory $(PERF_ETCD_FLAGS)

@@ -39,8 +39,8 @@ type StateMachine interface {
 // for long (queue and return); lost messages are fine, raft retries.
 // Messages received from peers are fed back with (*Node).Step. A
 // one-member group needs no Transport. A MsgSnap carries the snapshot body
-// in Snapshot.Data (the node keeps its newest snapshot in memory whenever a
-// Transport is configured).
+// in Snapshot.Data (read from the snapshot file when raft decides to send
+// one; the node keeps no snapshot body in memory).
 type Transport interface {
 	Send(msgs []*raftpb.Message)
 }
@@ -173,7 +173,7 @@ type Node struct {
 	storage   *raft.MemoryStorage
 	wal       *wal
 	snaps     *snapStore
-	keepSnaps bool // keep snapshot bodies in memory for MsgSnap
+	keepSnaps bool // a Transport is configured: MsgSnaps may be sent
 
 	// Owned by the run loop.
 	confState   *raftpb.ConfState
@@ -253,12 +253,16 @@ func Open(cfg Config, sm StateMachine) (*Node, error) {
 	}
 
 	// 1. Snapshot.
-	meta, body, haveSnap, err := n.snaps.loadNewest(sm.Restore, n.keepSnaps)
+	// The raft storage holds the snapshot's metadata only: its body (as
+	// big as the state) is read back from the file when a follower needs
+	// it (sendSnapshotFromDisk), so no member holds a second copy of the
+	// state in memory.
+	meta, _, haveSnap, err := n.snaps.loadNewest(sm.Restore, false)
 	if err != nil {
 		return nil, err
 	}
 	if haveSnap {
-		if err := n.storage.ApplySnapshot(&raftpb.Snapshot{Data: body, Metadata: meta.raft()}); err != nil {
+		if err := n.storage.ApplySnapshot(&raftpb.Snapshot{Metadata: meta.raft()}); err != nil {
 			return nil, err
 		}
 		n.confState = meta.ConfState
@@ -537,7 +541,13 @@ func (n *Node) handleReady() error {
 	// 2. Send: everything in the Ready may now go out, the local writes it
 	// depends on are durable.
 	if t := n.cfg.Transport; t != nil && len(rd.Messages) > 0 {
-		t.Send(rd.Messages)
+		msgs := rd.Messages
+		if n.keepSnaps {
+			msgs = n.sendSnapshotsFromDisk(msgs)
+		}
+		if len(msgs) > 0 {
+			t.Send(msgs)
+		}
 	}
 
 	// 3. Apply.
@@ -586,7 +596,8 @@ func (n *Node) updateSoftState(ss *raft.SoftState) {
 // received from the leader (already durable on disk).
 func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	md := snap.GetMetadata()
-	if err := n.storage.ApplySnapshot(snap); err != nil {
+	// The storage keeps the metadata only (see New); the body is on disk.
+	if err := n.storage.ApplySnapshot(&raftpb.Snapshot{Metadata: md}); err != nil {
 		return err
 	}
 	if err := n.sm.Restore(bytes.NewReader(snap.GetData())); err != nil {
@@ -675,14 +686,13 @@ func (n *Node) publishApplied(idx uint64) {
 func (n *Node) takeSnapshot() error {
 	meta := snapMeta{Index: n.applied.Load(), Term: n.appliedTerm, ConfState: n.confState}
 	start := time.Now()
-	body, err := n.snaps.save(meta, n.sm.Snapshot, n.keepSnaps)
-	if err != nil {
+	if _, err := n.snaps.save(meta, n.sm.Snapshot, false); err != nil {
 		return fmt.Errorf("replication: take snapshot at %d: %w", meta.Index, err)
 	}
 	if err := n.wal.saveSnapshotMarker(meta.Index, meta.Term, false); err != nil {
 		return err
 	}
-	if _, err := n.storage.CreateSnapshot(meta.Index, meta.ConfState, body); err != nil {
+	if _, err := n.storage.CreateSnapshot(meta.Index, meta.ConfState, nil); err != nil {
 		return err
 	}
 	if meta.Index > snapshotCatchUpEntries {
@@ -705,6 +715,36 @@ func (n *Node) takeSnapshot() error {
 	n.log.Info("replication: snapshot taken", "index", meta.Index, "term", meta.Term,
 		"took", time.Since(start), "wal_segments", len(n.wal.segs))
 	return nil
+}
+
+// sendSnapshotsFromDisk takes the MsgSnaps out of msgs and sends each from
+// a goroutine of its own once its body is read from the snapshot file:
+// raft's storage holds only snapshot metadata, and reading a large file
+// must not stall the run loop. A body that cannot be read (the snapshot
+// was purged meanwhile) is reported as a failed send; raft then retries
+// with its newest snapshot. It returns the other messages.
+func (n *Node) sendSnapshotsFromDisk(msgs []*raftpb.Message) []*raftpb.Message {
+	var rest []*raftpb.Message
+	for _, m := range msgs {
+		if m.GetType() != raftpb.MsgSnap || len(m.GetSnapshot().GetData()) > 0 {
+			rest = append(rest, m)
+			continue
+		}
+		md := m.GetSnapshot().GetMetadata()
+		go func() {
+			body, err := n.snaps.body(md.GetTerm(), md.GetIndex())
+			if err != nil {
+				n.log.Warn("replication: cannot read the snapshot to send", "to", m.GetTo(), "index", md.GetIndex(), "err", err)
+				n.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+				return
+			}
+			// A copy: the message raft gave us is left untouched.
+			out := proto.Clone(m).(*raftpb.Message)
+			out.Snapshot = &raftpb.Snapshot{Data: body, Metadata: md}
+			n.cfg.Transport.Send([]*raftpb.Message{out})
+		}()
+	}
+	return rest
 }
 
 // fail records a fatal error; the run loop exits right after.

@@ -208,6 +208,27 @@ func (s *snapStore) verify(sf snapFile) (snapHeader, error) {
 	return h, nil
 }
 
+// body returns the body of the snapshot at (term, index), checked end to
+// end, for a MsgSnap to a follower: bodies are read from disk when needed
+// rather than kept in memory.
+func (s *snapStore) body(term, index uint64) ([]byte, error) {
+	sf := snapFile{term: term, index: index, path: filepath.Join(s.dir, snapName(term, index))}
+	f, err := os.Open(sf.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var body bytes.Buffer
+	h, err := readSnapshot(bufio.NewReaderSize(f, 1<<20), &body)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", sf.path, err)
+	}
+	if h.meta.Index != index || h.meta.Term != term {
+		return nil, fmt.Errorf("snapshot %s: header says term %d index %d", sf.path, h.meta.Term, h.meta.Index)
+	}
+	return body.Bytes(), nil
+}
+
 // loadNewest finds the newest snapshot that passes every check, skipping
 // (and logging) bad ones, and streams its body into restore. The file is
 // verified completely before restore sees a byte, so a bad snapshot never

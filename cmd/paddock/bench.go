@@ -23,7 +23,9 @@ const benchUsage = `Usage: paddock bench [flags]
 Load-tests any ZooKeeper-protocol server (Paddock or Apache ZooKeeper) with
 N clients, each its own session issuing one request at a time, and prints
 throughput and latency percentiles. -workload and -clients take lists; every
-combination runs in turn.
+combination runs in turn. With -etcd it load-tests an etcd v3 API instead
+(Paddock's --etcd-listen or a real etcd) through etcd's Go client, each
+client its own gRPC connection.
 
 Workloads:
   create   create new nodes (value of -value bytes)
@@ -39,10 +41,17 @@ Workloads:
   connect  connect storm: -clients sessions connect at once; latency per
            round = until the last session is established
 
+Workloads with -etcd (keys under -root, -keys of them written first):
+  put      Put of a random key (an update)
+  range    linearizable Range of one random key
+  txn      kube-apiserver's update: Txn If(ModRevision == rev) Then(Put)
+           Else(Get), each client on keys of its own
+
 Examples:
   paddock bench -servers 127.0.0.1:2181 -workload create,set,get -clients 1,16,64 -duration 10s
   paddock bench -workload mixed -read-ratio 0.8 -ops 100000 -o json >> results.jsonl
   paddock bench -workload watch -clients 1000 -duration 20s
+  paddock bench -etcd -servers http://127.0.0.1:2379 -workload put,range,txn -clients 1,16,64 -value 1024
 
 Flags:
 `
@@ -56,8 +65,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	var (
-		servers   = fs.String("servers", "127.0.0.1:2181", "comma-separated server list host:port; each session picks one")
-		workloads = fs.String("workload", "mixed", "workload(s), comma-separated: "+strings.Join(bench.Workloads, ", "))
+		servers   = fs.String("servers", "127.0.0.1:2181", "comma-separated server list host:port; each session picks one (-etcd: client URLs, default http://127.0.0.1:2379; client i uses the (i mod n)th)")
+		workloads = fs.String("workload", "mixed", "workload(s), comma-separated: "+strings.Join(bench.Workloads, ", ")+" (-etcd: "+strings.Join(bench.EtcdWorkloads, ", ")+"; default all three)")
+		etcd      = fs.Bool("etcd", false, "drive an etcd v3 API through go.etcd.io/etcd/client/v3 instead of the ZooKeeper protocol")
 		clients   = fs.String("clients", "16", "number(s) of clients (sessions), comma-separated")
 		duration  = fs.Duration("duration", 10*time.Second, "how long each run lasts (ignored when -ops is set)")
 		ops       = fs.Int("ops", 0, "total operations per run over all clients (rounds for watch/connect); 0 = use -duration")
@@ -80,8 +90,19 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	keysSet := false
-	fs.Visit(func(f *flag.Flag) { keysSet = keysSet || f.Name == "keys" })
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	keysSet := set["keys"]
+	known := bench.Workloads
+	if *etcd {
+		known = bench.EtcdWorkloads
+		if !set["workload"] {
+			*workloads = strings.Join(bench.EtcdWorkloads, ",")
+		}
+		if !set["servers"] {
+			*servers = "http://127.0.0.1:2379"
+		}
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "paddock bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
@@ -92,8 +113,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	wl := splitList(*workloads)
 	for _, w := range wl {
-		if !slices.Contains(bench.Workloads, w) {
-			return fail("unknown workload %q (one of %s)", w, strings.Join(bench.Workloads, ", "))
+		if !slices.Contains(known, w) {
+			return fail("unknown workload %q (one of %s)", w, strings.Join(known, ", "))
 		}
 	}
 	var cl []int
@@ -153,7 +174,15 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			if showProgress {
 				cfg.Progress = func(p bench.Progress) { printBenchProgress(stdout, p, *duration, *ops) }
 			}
-			r, err := bench.Run(ctx, cfg)
+			var r *bench.Result
+			var err error
+			if *etcd {
+				ecfg := bench.EtcdConfig{Endpoints: srv, Workload: w, Clients: c, Duration: *duration, Ops: *ops,
+					ValueSize: *valueSize, Keys: *keys, Prefix: *root + "/", Keep: *keep, Progress: cfg.Progress}
+				r, err = bench.RunEtcd(ctx, ecfg)
+			} else {
+				r, err = bench.Run(ctx, cfg)
+			}
 			if showProgress {
 				fmt.Fprint(stdout, "\r\033[K")
 			}
