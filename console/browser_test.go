@@ -2,16 +2,11 @@ package console_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/go-zookeeper/zk"
 
+	"github.com/paddockhq/paddock/internal/testpki"
 	"github.com/paddockhq/paddock/internal/testserver"
 	"github.com/paddockhq/paddock/internal/zkref"
 )
@@ -461,35 +457,10 @@ func TestBrowserHTTPS(t *testing.T) {
 // with a pool trusting it.
 func selfSigned(t *testing.T) (string, *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "paddock console test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "admin.pem")
-	data := append(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
-	if err := os.WriteFile(file, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return file, pool
+	l := testpki.SelfSigned(t, "admin", testpki.Options{
+		Subject: pkix.Name{CommonName: "paddock console test"},
+		IPs:     []net.IP{net.IPv4(127, 0, 0, 1)},
+		Usage:   []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return l.Both, l.Pool()
 }

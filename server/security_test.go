@@ -3,40 +3,31 @@ package server
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/paddockhq/paddock/internal/digestmd5"
+	"github.com/paddockhq/paddock/internal/testpki"
 	"github.com/paddockhq/paddock/internal/zkref"
 	"github.com/paddockhq/paddock/proto"
 )
 
-// testPKI is a throw-away CA with the certificates the security tests
-// use, written as PEM files into a temporary directory.
+// testPKI is a throw-away CA (internal/testpki) with the certificates the
+// security tests use, written as PEM files into a temporary directory.
 type testPKI struct {
-	dir    string
-	caFile string
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	serial atomic.Int64
+	*testpki.CA
+	dir, caFile string
 
 	server, alice, bob, admin, tricky leafCert
 }
@@ -44,8 +35,7 @@ type testPKI struct {
 // leafCert is one issued certificate: PEM files (Both holds the key and
 // the certificate, the PEM "key store" ZooKeeper reads) and the pair.
 type leafCert struct {
-	Cert, Key, Both string
-	Pair            tls.Certificate
+	*testpki.Leaf
 	// DN is the subject as Java's X500Principal.getName() prints it.
 	DN string
 }
@@ -57,30 +47,8 @@ var (
 
 func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()
-	p := &testPKI{dir: t.TempDir()}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Paddock Test CA", Organization: []string{"Paddock"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.ca, _ = x509.ParseCertificate(der)
-	p.caKey = key
-	p.caFile = filepath.Join(p.dir, "ca.pem")
-	writePEMFile(t, p.caFile, pemBlock("CERTIFICATE", der))
-	p.serial.Store(1)
-
+	ca := testpki.NewNamed(t, pkix.Name{CommonName: "Paddock Test CA", Organization: []string{"Paddock"}})
+	p := &testPKI{CA: ca, dir: ca.Dir, caFile: ca.File}
 	p.server = p.issue(t, "server", pkix.Name{CommonName: "localhost", Organization: []string{"Paddock"}}, true)
 	p.alice = p.issue(t, "alice", pkix.Name{CommonName: "alice", OrganizationalUnit: []string{"eng"}, Organization: []string{"Paddock"}}, false)
 	p.bob = p.issue(t, "bob", pkix.Name{CommonName: "bob", OrganizationalUnit: []string{"eng"}, Organization: []string{"Paddock"}}, false)
@@ -106,10 +74,6 @@ func newTestPKI(t testing.TB) *testPKI {
 	return p
 }
 
-func pemBlock(typ string, der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-}
-
 func writePEMFile(t testing.TB, path string, data ...[]byte) {
 	t.Helper()
 	var all []byte
@@ -121,58 +85,20 @@ func writePEMFile(t testing.TB, path string, data ...[]byte) {
 	}
 }
 
-// issue signs a certificate for subject; a server certificate is valid
-// for 127.0.0.1 and localhost.
+// issue signs a certificate for subject, for client and server use; a
+// server certificate is valid for 127.0.0.1 and localhost.
 func (p *testPKI) issue(t testing.TB, name string, subject pkix.Name, server bool) leafCert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial.Add(1)),
-		Subject:      subject,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
-	}
-	if server {
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		tmpl.DNSNames = []string{"localhost"}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := leafCert{
-		Cert: filepath.Join(p.dir, name+".crt"),
-		Key:  filepath.Join(p.dir, name+".key"),
-		Both: filepath.Join(p.dir, name+".pem"),
-	}
-	writePEMFile(t, l.Cert, pemBlock("CERTIFICATE", der))
-	writePEMFile(t, l.Key, pemBlock("PRIVATE KEY", kder))
-	writePEMFile(t, l.Both, pemBlock("PRIVATE KEY", kder), pemBlock("CERTIFICATE", der))
-	if l.Pair, err = tls.LoadX509KeyPair(l.Cert, l.Key); err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return leafCert{Leaf: p.Issue(t, name, testpki.Options{Subject: subject, Localhost: server})}
 }
 
 // clientTLS is a client configuration trusting the test CA, presenting
 // cert (nil: no certificate).
 func (p *testPKI) clientTLS(cert *leafCert) *tls.Config {
-	pool := x509.NewCertPool()
-	pool.AddCert(p.ca)
-	c := &tls.Config{RootCAs: pool, ServerName: "localhost"}
-	if cert != nil {
-		c.Certificates = []tls.Certificate{cert.Pair}
+	if cert == nil {
+		return p.ClientConfig("localhost", nil)
 	}
-	return c
+	return p.ClientConfig("localhost", cert.Leaf)
 }
 
 // tlsServer starts Paddock with the secure port and returns it.

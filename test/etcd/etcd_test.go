@@ -6,17 +6,8 @@ package etcd
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -26,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/paddockhq/paddock/internal/faults"
+	"github.com/paddockhq/paddock/internal/testpki"
 	"github.com/paddockhq/paddock/internal/testserver"
 )
 
@@ -107,54 +99,14 @@ func TestStandalonePlain(t *testing.T) {
 	}
 }
 
-// writePEM writes a certificate and key signed by ca (self-signed if nil).
-func newCert(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, isCA bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-	}
-	if isCA {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	}
-	parent, signer := tmpl, key
-	if ca != nil {
-		parent, signer = ca, caKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	kb, _ := x509.MarshalECPrivateKey(key)
-	os.WriteFile(filepath.Join(dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(filepath.Join(dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return cert, key
-}
-
 func TestStandaloneTLSClientCerts(t *testing.T) {
-	dir := t.TempDir()
-	ca, caKey := newCert(t, dir, "ca", nil, nil, true)
-	newCert(t, dir, "server", ca, caKey, false)
-	newCert(t, dir, "client", ca, caKey, false)
+	ca := testpki.New(t)
+	srv, cli := ca.Issue(t, "server", testpki.Server), ca.Issue(t, "client", testpki.Server)
 	addr := freeAddr(t)
 	testserver.Start(t, testserver.Options{ExtraArgs: []string{"--etcd-listen", addr,
-		"--etcd-tls-cert", filepath.Join(dir, "server.crt"), "--etcd-tls-key", filepath.Join(dir, "server.key"),
-		"--etcd-tls-ca", filepath.Join(dir, "ca.crt")}})
+		"--etcd-tls-cert", srv.Cert, "--etcd-tls-key", srv.Key, "--etcd-tls-ca", ca.File}})
 	waitPort(t, addr)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	cc, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, cc := ca.Pool(), cli.Pair
 	ctx := ctxT(t, 30*time.Second)
 	c := client(t, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cc}}, "https://"+addr)
 	if _, err := c.Put(ctx, "k", "v"); err != nil {
