@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -431,11 +432,16 @@ func TestAdminMatchesZooKeeper(t *testing.T) {
 		t.Skip("Apache ZooKeeper's admin server (Jetty) did not start here")
 	}
 	s, base := startAdminServer(t, nil)
-	// A watch and an ephemeral on both, so the maps are not empty.
+	// A watch and an ephemeral on both, so the maps are not empty. The
+	// sessions ping as a real client's do: the comparison takes longer
+	// than the test server's largest session timeout (20 ticks of 100ms)
+	// on a loaded machine, and an expired session would take its
+	// connection, watch and ephemeral with it (cons came back empty).
 	for _, addr := range []string{ref.Addr, s.Addr().String()} {
 		c := newRaw(t, addr)
 		c.create("/eph", []byte("x"), proto.ModeEphemeral)
 		c.call(proto.OpGetData, &proto.GetDataRequest{Path: "/eph", Watch: true}, &proto.GetDataResponse{})
+		keepAlive(t, c, 300*time.Millisecond)
 	}
 	for _, cmd := range []string{"ruok", "srvr", "stat", "conf", "cons", "crst", "dump", "wchs", "wchc", "wchp",
 		"dirs", "isro", "srst", "lead", "lsnp", "voting_view", "zabstate", "icfg", "gtmk", "hash", "obsr", "orst", "nosuch"} {
@@ -482,6 +488,35 @@ func TestAdminMatchesZooKeeper(t *testing.T) {
 			t.Errorf("mntr key %s is not ZooKeeper's", k)
 		}
 	}
+}
+
+// keepAlive pings c's session every period until the test ends, as a
+// ZooKeeper client pings an idle session (ClientCnxn, every third of the
+// read timeout). c must not be used meanwhile; the replies are left
+// unread.
+func keepAlive(t *testing.T, c *rawClient, every time.Duration) {
+	e := proto.NewEncoder(nil)
+	h := proto.RequestHeader{Xid: proto.XidPing, Type: int32(proto.OpPing)}
+	h.Encode(e)
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(e.Bytes())))
+	frame = append(frame, e.Bytes()...)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(every)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				if _, err := c.nc.Write(frame); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
 }
 
 func TestDumpFourLetterWord(t *testing.T) {
