@@ -23,7 +23,7 @@ vet:
 # Everything CI checks: vet, all tests under the race detector, the
 # compatibility suites validated against Apache ZooKeeper itself, and a
 # short run of every fuzz target. Bounded to well under 30 minutes.
-test: vet unit selfcheck fuzz-smoke
+test: vet unit selfcheck storage-ensemble fuzz-smoke
 
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
@@ -36,6 +36,12 @@ selfcheck:
 	PADDOCK_TEST_TARGET=apache PADDOCK_DIFF_SELF=1 $(GO) test -count=1 -timeout 10m \
 		./test/differential ./test/kazoo ./test/zkcli ./test/curator ./test/zktop
 	PADDOCK_STORAGE_TARGET=etcd $(GO) test -count=1 -timeout 10m ./test/k8sstorage
+
+# kube-apiserver's storage conformance tests (test/k8sstorage; `unit` runs
+# them on a standalone server) on a 3-member ensemble, through a follower.
+.PHONY: storage-ensemble
+storage-ensemble:
+	PADDOCK_STORAGE_TARGET=ensemble $(GO) test -count=1 -timeout 10m ./test/k8sstorage
 
 # Run each fuzz target (found with `go test -list`) for $(FUZZTIME).
 # Go allows only one -fuzz target per invocation.

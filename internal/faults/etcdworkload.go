@@ -462,10 +462,10 @@ func (w *EtcdWorkload) Check(timeout time.Duration) *EtcdReport {
 // agreement up to the final marker). Values are unique per write, so a
 // put or txn whose value appears at revision R took effect at R: it
 // becomes an acknowledged write at R (its return time stays open). One
-// whose value never appears had no effect — it was not applied, or its
-// compare failed, which changes nothing — and leaves the history: an entry
-// cannot commit after the marker, which the leader appended after every
-// proposal of the workload. Unknown deletes stay open (nothing identifies
+// whose value never appears had no effect any recorded operation could
+// see — it was not applied, or its compare failed (which changes
+// nothing), or it landed after the marker, which every recorded operation
+// preceded — and leaves the history. Unknown deletes stay open (nothing identifies
 // them); the model explores both outcomes. Without this, each open write
 // doubles the states porcupine tracks from its call on, and a schedule
 // with a long unavailability produces dozens.

@@ -106,13 +106,13 @@ var storeTests = []conformance{
 	{name: "TransformationFailure", run: func(t *testing.T, e *env) {
 		storagetesting.RunTestTransformationFailure(e.ctx, t, withPrefixTransformer{e.store, e.transformer})
 	}},
-	{name: "List", gates: gate(features.EtcdRangeStream, false), run: func(t *testing.T, e *env) {
+	{name: "List", gates: gate(features.EtcdRangeStream, false), opts: options{ownServer: true}, run: func(t *testing.T, e *env) {
 		storagetesting.RunTestList(e.ctx, t, e.store, e.compaction(), false, e.client.Kubernetes.(*storagetesting.KubernetesRecorder))
 	}},
 	{name: "ConsistentList", gates: gate(features.EtcdRangeStream, false), run: func(t *testing.T, e *env) {
 		storagetesting.RunTestConsistentList(e.ctx, t, e.store, e.increaseRV(), false, true, false)
 	}},
-	{name: "CompactRevision", gates: gate(features.ListFromCacheSnapshot, true), run: func(t *testing.T, e *env) {
+	{name: "CompactRevision", gates: gate(features.ListFromCacheSnapshot, true), opts: options{ownServer: true}, run: func(t *testing.T, e *env) {
 		storagetesting.RunTestCompactRevision(e.ctx, t, e.store, e.increaseRV(), e.compaction())
 	}},
 	{name: "ListContinuation", run: func(t *testing.T, e *env) {
@@ -125,7 +125,7 @@ var storeTests = []conformance{
 		storagetesting.RunTestListContinuationWithFilter(e.ctx, t, e.store, e.callsValidation())
 	}},
 	{name: "NamespaceScopedList", run: func(t *testing.T, e *env) { storagetesting.RunTestNamespaceScopedList(e.ctx, t, e.store) }},
-	{name: "ListInconsistentContinuation", run: func(t *testing.T, e *env) {
+	{name: "ListInconsistentContinuation", opts: options{ownServer: true}, run: func(t *testing.T, e *env) {
 		storagetesting.RunTestListInconsistentContinuation(e.ctx, t, e.store, e.compaction())
 	}},
 	{name: "ListResourceVersionMatch", run: func(t *testing.T, e *env) {
@@ -148,7 +148,7 @@ var watchTests = []conformance{
 	{name: "ClusterScopedWatch", run: func(t *testing.T, e *env) { storagetesting.RunTestClusterScopedWatch(e.ctx, t, e.store) }},
 	{name: "NamespaceScopedWatch", run: func(t *testing.T, e *env) { storagetesting.RunTestNamespaceScopedWatch(e.ctx, t, e.store) }},
 	{name: "DeleteTriggerWatch", run: func(t *testing.T, e *env) { storagetesting.RunTestDeleteTriggerWatch(e.ctx, t, e.store) }},
-	{name: "WatchFromZero", run: func(t *testing.T, e *env) {
+	{name: "WatchFromZero", opts: options{ownServer: true}, run: func(t *testing.T, e *env) {
 		storagetesting.RunTestWatchFromZero(e.ctx, t, e.store, e.compaction())
 	}},
 	{name: "WatchFromNonZero", run: func(t *testing.T, e *env) { storagetesting.RunTestWatchFromNonZero(e.ctx, t, e.store) }},
@@ -196,7 +196,7 @@ var watchTests = []conformance{
 // instead (what a kube-apiserver with the gate on does on Paddock). Only
 // for Paddock: etcd 3.7 serves RangeStream.
 var rangeStreamFallback = []conformance{
-	{name: "List", gates: gate(features.EtcdRangeStream, true), run: func(t *testing.T, e *env) {
+	{name: "List", gates: gate(features.EtcdRangeStream, true), opts: options{ownServer: true}, run: func(t *testing.T, e *env) {
 		storagetesting.RunTestList(e.ctx, t, e.store, e.compaction(), false, e.client.Kubernetes.(*storagetesting.KubernetesRecorder))
 	}},
 	{name: "ConsistentList", gates: gate(features.EtcdRangeStream, true), run: func(t *testing.T, e *env) {
@@ -226,7 +226,7 @@ func TestWatch(t *testing.T) { runAll(t, watchTests) }
 
 // TestRangeStreamFallback runs lists and watches with EtcdRangeStream on.
 func TestRangeStreamFallback(t *testing.T) {
-	if target() != "paddock" {
+	if target() == "etcd" {
 		t.Skip("etcd 3.7 implements RangeStream; the fallback is Paddock's case")
 	}
 	for i := range rangeStreamFallback {

@@ -10,6 +10,10 @@
 // against a real etcd 3.7 instead (the binary from ETCD_BIN, from
 // PADDOCK_K8S_BIN/etcd, or built by internal/etcdref): a differential
 // self-check that the setup here, not Paddock, decides the results.
+// PADDOCK_STORAGE_TARGET=ensemble runs them on one 3-member Paddock
+// ensemble for the whole run, the store's client talking to a follower
+// (writes forwarded to the leader, reads behind the ReadIndex barrier),
+// each subtest under a key prefix of its own.
 package k8sstorage
 
 import (
@@ -17,8 +21,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,6 +53,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/paddockhq/paddock/internal/etcdref"
+	"github.com/paddockhq/paddock/internal/faults"
 	"github.com/paddockhq/paddock/internal/testserver"
 	"github.com/paddockhq/paddock/internal/zkref"
 )
@@ -68,7 +75,8 @@ func init() {
 	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, os.Stderr))
 }
 
-// target is the server under test: "paddock" (default) or "etcd".
+// target is the server under test: "paddock" (default), "etcd" or
+// "ensemble".
 func target() string {
 	if v := os.Getenv("PADDOCK_STORAGE_TARGET"); v != "" {
 		return v
@@ -82,6 +90,8 @@ type serverOptions struct {
 	// --experimental-watch-progress-notify-interval, Paddock's
 	// --etcd-progress-notify-interval); zero keeps the default.
 	progressNotify time.Duration
+	// own: a server of its own on the ensemble target (see options.ownServer).
+	own bool
 }
 
 // startServer starts a fresh server of the target kind and returns its
@@ -115,9 +125,86 @@ func startServer(t *testing.T, so serverOptions) string {
 			args = append(args, "--watch-progress-notify-interval", so.progressNotify.String())
 		}
 		return etcdref.StartArgs(t, args...)
+	case "ensemble":
+		if so.own {
+			return startEnsemble(t)
+		}
+		return ensembleURL(t)
 	}
-	t.Fatalf("PADDOCK_STORAGE_TARGET=%q: want paddock or etcd", target())
+	t.Fatalf("PADDOCK_STORAGE_TARGET=%q: want paddock, etcd or ensemble", target())
 	return ""
+}
+
+// The shared ensemble of PADDOCK_STORAGE_TARGET=ensemble.
+var (
+	ensOnce    sync.Once
+	ensURL     string
+	ensErr     error
+	ensCluster *faults.Cluster
+	ensDir     string
+	prefixSeq  atomic.Int64
+)
+
+// ensembleURL starts the shared ensemble on first use (progress notify
+// every 1 s, what the progress tests want; nothing else asks for it) and
+// returns a follower's etcd URL.
+func ensembleURL(t *testing.T) string {
+	ensOnce.Do(func() {
+		ensDir, ensErr = os.MkdirTemp("", "paddock-k8sstorage-")
+		if ensErr != nil {
+			return
+		}
+		ensCluster, ensURL, ensErr = ensemble(ensDir)
+	})
+	if ensErr != nil {
+		t.Fatalf("ensemble: %v", ensErr)
+	}
+	return ensURL
+}
+
+// ensemble starts a 3-member ensemble serving etcd on every member
+// (progress notify every 1 s) and returns a follower's etcd URL.
+func ensemble(dir string) (*faults.Cluster, string, error) {
+	ports, err := zkref.FreePorts(3)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := faults.Start(faults.Options{Voters: 3, Dir: dir,
+		Args: func(m *faults.Member, args []string) []string {
+			return append(args, "--etcd-listen", "127.0.0.1:"+strconv.Itoa(ports[m.ID-1]), "--etcd-progress-notify-interval", "1000")
+		}})
+	if err != nil {
+		return nil, "", err
+	}
+	leader, err := c.WaitLeader(2 * time.Minute)
+	if err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	follower := leader%3 + 1
+	return c, "http://127.0.0.1:" + strconv.Itoa(ports[follower-1]), nil
+}
+
+// startEnsemble is an ensemble of the subtest's own.
+func startEnsemble(t *testing.T) string {
+	c, url, err := ensemble(t.TempDir())
+	if err != nil {
+		t.Fatalf("ensemble: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return url
+}
+
+// TestMain stops the shared ensemble, if one was started.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if ensCluster != nil {
+		ensCluster.Close()
+	}
+	if ensDir != "" {
+		os.RemoveAll(ensDir)
+	}
+	os.Exit(code)
 }
 
 // newClient connects the client kube-apiserver uses
@@ -226,6 +313,10 @@ type options struct {
 	noNewFunc   bool
 	prefix      string
 	leaseConfig *etcd3.LeaseManagerConfig
+	// ownServer gives the subtest a server of its own even on the shared
+	// ensemble: it compacts, and the shared keyspace must keep its
+	// history for the tests that watch or list from revision 1.
+	ownServer bool
 	// probeRangeStream leaves the feature checker fresh on Paddock, so
 	// the first list probes KV.RangeStream (see setup).
 	probeRangeStream bool
@@ -238,7 +329,7 @@ type options struct {
 func setup(t *testing.T, o options) *env {
 	t.Helper()
 	resetFeatureSupportChecker(t)
-	if target() == "paddock" && !o.probeRangeStream {
+	if target() != "etcd" && !o.probeRangeStream {
 		// Paddock answers KV.RangeStream (etcd 3.7) with Unimplemented. With
 		// the EtcdRangeStream gate on (the default), the store's first list
 		// probes it, marks it unsupported and pages from then on (it
@@ -247,6 +338,10 @@ func setup(t *testing.T, o options) *env {
 		// runs with the probe.
 		etcdfeature.DefaultFeatureSupportChecker.MarkUnsupported(storage.RangeStream)
 	}
+	if target() == "ensemble" && o.prefix == "" {
+		o.prefix = "t" + strconv.FormatInt(prefixSeq.Add(1), 10)
+	}
+	o.server.own = o.ownServer
 	url := startServer(t, o.server)
 	client := newClient(t, url)
 	codec := o.codec
@@ -309,7 +404,7 @@ func (w withTransformerOverride) UpdateTransformer(m storagetesting.TransformerM
 // the prefix plus an encoded Pod with neither resourceVersion nor selfLink.
 func (e *env) checkStored() storagetesting.KeyValidation {
 	return func(ctx context.Context, t *testing.T, key string) {
-		resp, err := e.client.Client.KV.Get(ctx, key)
+		resp, err := e.client.Client.KV.Get(ctx, e.etcdKey(key))
 		if err != nil {
 			t.Fatalf("get %s: %v", key, err)
 		}
@@ -325,6 +420,16 @@ func (e *env) checkStored() storagetesting.KeyValidation {
 			t.Errorf("stored object has resourceVersion %q, selfLink %q; want both empty", pod.ResourceVersion, pod.SelfLink)
 		}
 	}
+}
+
+// etcdKey is the etcd key the store keeps key under (its path prefix,
+// then the key without its leading slash).
+func (e *env) etcdKey(key string) string {
+	p := path.Join("/", e.prefix)
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return p + strings.TrimPrefix(key, "/")
 }
 
 // increaseRV writes an unrelated key and returns the new revision.
@@ -348,13 +453,21 @@ func (e *env) compaction() storagetesting.Compaction {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The compact_rev_key CAS may fail (the key's version is not the
+		// expected one on a keyspace compacted before): retry with the
+		// version it returned, as the apiserver's compactor does.
 		var version int64
-		version, _, _, err = etcd3.Compact(ctx, e.client.Client, version, int64(rv))
-		if err != nil {
-			_, _, _, err = etcd3.Compact(ctx, e.client.Client, version, int64(rv))
-		}
-		if err != nil {
-			t.Fatal(err)
+		for i := 0; ; i++ {
+			v, _, compacted, err := etcd3.Compact(ctx, e.client.Client, version, int64(rv))
+			if err == nil && v == version+1 && compacted == int64(rv) {
+				break
+			}
+			if i == 5 {
+				t.Fatalf("compaction at %d: %v", rv, err)
+			}
+			if err == nil {
+				version = v
+			}
 		}
 		if utilfeature.DefaultFeatureGate.Enabled(features.ListFromCacheSnapshot) {
 			deadline := time.Now().Add(30 * time.Second)
@@ -396,11 +509,7 @@ func (e *env) callsValidation() storagetesting.CallsValidation {
 // unexported): a keys-only prefix Range over the resource prefix.
 func (e *env) keys() storage.KeysFunc {
 	return func(ctx context.Context) ([]string, error) {
-		prefix := "/" + e.prefix
-		if prefix[len(prefix)-1] != '/' {
-			prefix += "/"
-		}
-		resp, err := e.client.Client.KV.Get(ctx, prefix+"pods/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		resp, err := e.client.Client.KV.Get(ctx, e.etcdKey("/pods/"), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 		if err != nil {
 			return nil, err
 		}
