@@ -98,7 +98,7 @@ func TestEtcdModel(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, _ := CheckEtcd(tc.ops, 0)
+			res, _ := CheckEtcd(tc.ops, false, 0)
 			if got := res == porcupine.Ok; got != tc.legal {
 				t.Fatalf("linearizable = %v (%v), want %v", got, res, tc.legal)
 			}
@@ -150,6 +150,31 @@ func TestEtcdWatchCheck(t *testing.T) {
 			w.checkWatches(tc.ops, r)
 			if r.OK() != tc.ok {
 				t.Fatalf("ok = %v, want %v: %v", r.OK(), tc.ok, r.Violations)
+			}
+		})
+	}
+}
+
+// TestEtcdModelForeign: with other keys moving the revision, a read may
+// see a higher revision than the model's last write, but values still
+// must not go stale.
+func TestEtcdModelForeign(t *testing.T) {
+	put := EtcdOp{Client: 0, In: EtcdInput{Kind: 'p', Key: 0, Value: 10}, Out: EtcdOutput{Rev: 5}, Call: 0, Return: 1}
+	tests := []struct {
+		name  string
+		read  EtcdOutput
+		legal bool
+	}{
+		{"revision moved by others", get(0, 9, kv(10, 1, 5, 5)), true},
+		{"stale value", get(0, 9, EtcdKV{}), false},
+		{"revision went back", get(0, 4, kv(10, 1, 5, 5)), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ops := []EtcdOp{put, {Client: 1, In: EtcdInput{Kind: 'g', Key: 0}, Out: tc.read, Call: 2, Return: 3}}
+			res, _ := CheckEtcd(ops, true, 0)
+			if got := res == porcupine.Ok; got != tc.legal {
+				t.Fatalf("linearizable = %v, want %v", got, tc.legal)
 			}
 		})
 	}

@@ -36,6 +36,13 @@ type EtcdWorkloadOptions struct {
 	// member answers, without the linearizable barrier): reads may then
 	// be stale, which the check must catch — a test of the checker.
 	Serializable bool
+	// Leases adds two clients that grant 2 s leases, attaches a key to each
+	// (under Prefix + "lease/"), keeps some alive for a while, revokes
+	// some and abandons the rest; [EtcdWorkload.CheckLeases] then requires
+	// every one of them gone, keys deleted, on every member. The KV
+	// history is then checked with EtcdModelForeign (the lease keys move
+	// the revision too).
+	Leases bool
 }
 
 // EtcdWorkload runs etcd KV clients doing Put, Get, Range, Txn (CAS on
@@ -49,9 +56,16 @@ type EtcdWorkload struct {
 
 	mu       sync.Mutex
 	ops      []EtcdOp
+	leases   []leaseRecord
 	watchers []*etcdWatcher
 	clients  []*clientv3.Client
 	counts   map[string]int
+}
+
+// leaseRecord is one granted lease and the key put with it.
+type leaseRecord struct {
+	id  clientv3.LeaseID
+	key string
 }
 
 // etcdWatcher is one member's watch stream as its client saw it.
@@ -128,6 +142,17 @@ func (w *EtcdWorkload) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			w.client(ctx, i, c)
+		}()
+	}
+	for i := range leasers(w.opts.Leases) {
+		c, err := w.newClient(w.opts.Endpoints)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.leaser(ctx, c, i)
 		}()
 	}
 	wg.Wait()
@@ -280,6 +305,107 @@ func (w *EtcdWorkload) client(ctx context.Context, id int, c *clientv3.Client) {
 	}
 }
 
+// leasers is how many lease clients run.
+func leasers(on bool) int {
+	if on {
+		return 2
+	}
+	return 0
+}
+
+// leaser grants leases one after another. Each gets a key; it is then
+// kept alive for 0-2 s (a keep-alive every 500 ms), and revoked (a third)
+// or abandoned to expire.
+func (w *EtcdWorkload) leaser(ctx context.Context, c *clientv3.Client, id int) {
+	rng := rand.New(rand.NewPCG(w.opts.Seed, 0x1ea5e+uint64(id)))
+	for n := 0; ctx.Err() == nil; n++ {
+		octx, cancel := context.WithTimeout(ctx, w.opts.OpTimeout)
+		g, err := c.Grant(octx, 2)
+		cancel()
+		if err != nil {
+			w.count("lease grant failed")
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
+		rec := leaseRecord{id: g.ID, key: fmt.Sprintf("%slease/%d-%d", w.opts.Prefix, id, n)}
+		w.mu.Lock()
+		w.leases = append(w.leases, rec)
+		w.counts["lease granted"]++
+		w.mu.Unlock()
+		octx, cancel = context.WithTimeout(ctx, w.opts.OpTimeout)
+		_, err = c.Put(octx, rec.key, "1", clientv3.WithLease(g.ID))
+		cancel()
+		if err != nil {
+			w.count("lease put failed")
+		}
+		until := time.Now().Add(time.Duration(rng.IntN(2000)) * time.Millisecond)
+		for time.Now().Before(until) && ctx.Err() == nil {
+			octx, cancel = context.WithTimeout(ctx, w.opts.OpTimeout)
+			if _, err := c.KeepAliveOnce(octx, g.ID); err != nil {
+				w.count("lease keep-alive failed")
+			}
+			cancel()
+			time.Sleep(500 * time.Millisecond)
+		}
+		if rng.IntN(3) == 0 {
+			octx, cancel = context.WithTimeout(ctx, w.opts.OpTimeout)
+			if _, err := c.Revoke(octx, g.ID); err != nil {
+				w.count("lease revoke failed")
+			} else {
+				w.count("lease revoked")
+			}
+			cancel()
+		}
+	}
+}
+
+func (w *EtcdWorkload) count(what string) {
+	w.mu.Lock()
+	w.counts[what]++
+	w.mu.Unlock()
+}
+
+// CheckLeases waits until every lease granted is gone and its key
+// deleted, as every member sees it: TimeToLive answers TTL -1 and a Get
+// of the key finds nothing, through a client with that member alone. Call
+// after Finish. Nothing keeps the leases alive any more, so each must
+// expire (its expiry decided by whichever member leads, through the log)
+// or have been revoked; the wait is generous (liveness, not speed).
+func (w *EtcdWorkload) CheckLeases(timeout time.Duration) []string {
+	w.mu.Lock()
+	leases := append([]leaseRecord(nil), w.leases...)
+	w.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	var problems []string
+	for i, ep := range w.opts.Endpoints {
+		c, err := w.newClient([]string{ep})
+		if err != nil {
+			return []string{err.Error()}
+		}
+		for _, l := range leases {
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), w.opts.OpTimeout)
+				ttl, err1 := c.TimeToLive(ctx, l.id)
+				got, err2 := c.Get(ctx, l.key)
+				cancel()
+				if err1 == nil && err2 == nil && ttl.TTL == -1 && len(got.Kvs) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					what := fmt.Sprintf("errors %v, %v", err1, err2)
+					if err1 == nil && err2 == nil {
+						what = fmt.Sprintf("TTL %d, %d keys", ttl.TTL, len(got.Kvs))
+					}
+					problems = append(problems, fmt.Sprintf("member %d: lease %x (key %s) still there: %s", i+1, l.id, l.key, what))
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+	return problems
+}
+
 // unknownReturn is the return time of an operation whose outcome is open.
 const unknownReturn = int64(1<<63 - 1)
 
@@ -399,6 +525,7 @@ type EtcdReport struct {
 	Violations   []string
 	Inconclusive []string
 	linInfo      any
+	foreign      bool
 }
 
 // OK reports whether no violation was found.
@@ -428,7 +555,11 @@ func (r *EtcdReport) VisualizeTo(dir string) (string, error) {
 		return "", nil
 	}
 	f := dir + "/etcd-linearizability.html"
-	return f, porcupine.VisualizePath(EtcdModel, info, f)
+	m := EtcdModel
+	if r.foreign {
+		m = EtcdModelForeign
+	}
+	return f, porcupine.VisualizePath(m, info, f)
 }
 
 // Check checks the recorded history: linearizability against EtcdModel
@@ -443,10 +574,10 @@ func (w *EtcdWorkload) Check(timeout time.Duration) *EtcdReport {
 		counts[k] = v
 	}
 	w.mu.Unlock()
-	r := &EtcdReport{Ops: len(ops), Counts: counts}
+	r := &EtcdReport{Ops: len(ops), Counts: counts, foreign: w.opts.Leases}
 	canonical := w.checkWatches(ops, r)
 	ops = resolveUnknown(ops, canonical, r)
-	res, info := CheckEtcd(ops, timeout)
+	res, info := CheckEtcd(ops, w.opts.Leases, timeout)
 	switch res {
 	case porcupine.Illegal:
 		r.linInfo = info

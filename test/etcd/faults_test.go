@@ -17,15 +17,19 @@ var (
 	flagFaultDuration  = flag.Duration("etcd.duration", 12*time.Second, "fault phase of each schedule")
 	flagFaultMembers   = flag.Int("etcd.members", 0, "ensemble size (3 or 5; 0 = chosen by the seed)")
 	flagSerializable   = flag.Bool("etcd.serializable", false, "serializable reads (stale reads allowed): the check should fail")
+	flagLeases         = flag.String("etcd.leases", "even", "which schedules add the lease client: even (seeds), all, none")
 )
 
 // TestEtcdSchedule runs -etcd.schedules randomized fault schedules
 // (internal/faults: kill -9, SIGSTOP, partitions, restarts) from
 // -etcd.seed on, against an ensemble serving the etcd API on every
 // member, with etcd clients doing Put/Get/Range/Txn/DeleteRange on three
-// keys and one watcher per member; the history is checked with porcupine
+// keys and one watcher per member (and, per -etcd.leases, a client
+// granting, renewing, revoking and abandoning leases with keys); the
+// history is checked with porcupine
 // against a revision-aware model of etcd's KV, and the watch streams
-// against each other and the history (faults.EtcdWorkload.Check).
+// against each other and the history (faults.EtcdWorkload.Check); every
+// lease must be gone, with its key, on every member at the end.
 func TestEtcdSchedule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault schedules take a while")
@@ -60,8 +64,10 @@ func runEtcdSchedule(t *testing.T, seed uint64) {
 		waitPort(t, etcdAddrs[id])
 		endpoints = append(endpoints, "http://"+etcdAddrs[id])
 	}
+	leases := *flagLeases == "all" || *flagLeases == "even" && seed%2 == 0
+	t.Logf("lease client: %v", leases)
 	w := faults.NewEtcdWorkload(faults.EtcdWorkloadOptions{Endpoints: endpoints, Prefix: "/faults/", Seed: seed, Logf: t.Logf,
-		Serializable: *flagSerializable})
+		Serializable: *flagSerializable, Leases: leases})
 	defer w.Close()
 	wctx, wcancel := context.WithCancel(context.Background())
 	defer wcancel()
@@ -102,6 +108,9 @@ func runEtcdSchedule(t *testing.T, seed uint64) {
 	}
 	wcancel()
 	r := w.Check(3 * time.Minute)
+	if leases {
+		r.Violations = append(r.Violations, w.CheckLeases(recoverTimeout)...)
+	}
 	t.Logf("seed=%d: %s; marker at revision %d", seed, r, marker)
 	if !r.OK() {
 		dir, _ := c.KeepLogs()
