@@ -14,7 +14,8 @@ const EtcdKeys = 3
 
 // EtcdInput is one etcd KV operation of the workload.
 type EtcdInput struct {
-	// Kind: 'g' Get of one key, 'r' Range over every key, 'p' Put,
+	// Kind: 'g' Get of one key, 'r' Range over every key, 'h' Range over
+	// every key at revision AtRev (a read of the past), 'p' Put,
 	// 'c' Txn If(ModRevision(key) == ModRev) Then(Put) Else(Get) — the
 	// shape of kube-apiserver's create (ModRev 0) and update, 'd'
 	// DeleteRange of one key.
@@ -22,6 +23,7 @@ type EtcdInput struct {
 	Key    int
 	Value  int64 // written by 'p' and 'c'; unique per write
 	ModRev int64 // compared by 'c'
+	AtRev  int64 // read by 'h'
 }
 
 // EtcdKV is a key as a response showed it.
@@ -42,7 +44,7 @@ type EtcdOutput struct {
 	Succeeded bool  // 'c'
 	Deleted   int64 // 'd'
 	// KVs: 'g' and a failed 'c' (its Else Get) hold the one key; 'r'
-	// holds every key.
+	// and 'h' hold every key.
 	KVs [EtcdKeys]EtcdKV
 }
 
@@ -245,6 +247,13 @@ func etcdStep(state, input, output any) []any {
 				return nil
 			}
 		}
+	case 'h':
+		// A read of the past: its header is still the store's revision;
+		// its keys are checked against the watch at AtRev
+		// (EtcdWorkload.Check), not here.
+		if !s.learnRev(out.Rev) {
+			return nil
+		}
 	case 'p':
 		if !s.put(in.Key, in.Value, out.Rev) {
 			return nil
@@ -296,6 +305,8 @@ func describeEtcd(input, output any) string {
 		op = fmt.Sprintf("get k%d", in.Key)
 	case 'r':
 		op = "range all"
+	case 'h':
+		op = fmt.Sprintf("range all at %d", in.AtRev)
 	case 'p':
 		op = fmt.Sprintf("put k%d=%d", in.Key, in.Value)
 	case 'c':
@@ -317,7 +328,7 @@ func describeEtcd(input, output any) string {
 		res += fmt.Sprintf(" deleted=%d", out.Deleted)
 	case 'g':
 		res += " " + describeKV(out.KVs[in.Key])
-	case 'r':
+	case 'r', 'h':
 		var parts []string
 		for i := range out.KVs {
 			parts = append(parts, fmt.Sprintf("k%d:%s", i, describeKV(out.KVs[i])))

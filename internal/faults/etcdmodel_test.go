@@ -139,6 +139,10 @@ func TestEtcdWatchCheck(t *testing.T) {
 		{"acknowledged write missing", [][]watchResp{good[:1], good[:1]}, ops, false},
 		{"read disagrees", [][]watchResp{good, good}, append(append([]EtcdOp{}, ops...),
 			EtcdOp{Client: 1, In: EtcdInput{Kind: 'g', Key: 0}, Out: get(0, 3, first)}), false},
+		{"read of the past agrees", [][]watchResp{good, good}, append(append([]EtcdOp{}, ops...),
+			EtcdOp{Client: 1, In: EtcdInput{Kind: 'h', AtRev: 2}, Out: get(0, 3, first)}), true},
+		{"read of the past disagrees", [][]watchResp{good, good}, append(append([]EtcdOp{}, ops...),
+			EtcdOp{Client: 1, In: EtcdInput{Kind: 'h', AtRev: 2}, Out: get(0, 3, kv(11, 2, 3, 2))}), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

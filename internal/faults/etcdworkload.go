@@ -236,12 +236,20 @@ func (w *EtcdWorkload) client(ctx context.Context, id int, c *clientv3.Client) {
 	// modSeen is the last mod revision this client saw per key (0:
 	// absent), what its CAS compares against.
 	var modSeen [EtcdKeys]int64
+	// revsSeen are header revisions this client got, for reads of the
+	// past ('h').
+	var revsSeen []int64
 	for ctx.Err() == nil {
 		key := rng.IntN(EtcdKeys)
 		in := EtcdInput{Key: key}
 		switch x := rng.IntN(100); {
-		case x < 30:
+		case x < 25:
 			in.Kind = 'g'
+		case x < 35:
+			in.Kind = 'r'
+		case x < 40 && len(revsSeen) > 0:
+			in.Kind = 'h'
+			in.AtRev = revsSeen[rng.IntN(len(revsSeen))]
 		case x < 40:
 			in.Kind = 'r'
 		case x < 60:
@@ -268,7 +276,7 @@ func (w *EtcdWorkload) client(ctx context.Context, id int, c *clientv3.Client) {
 			op.Out = out
 			w.ops = append(w.ops, op)
 			w.counts[kind+" ok"]++
-		case in.Kind == 'g' || in.Kind == 'r':
+		case in.Kind == 'g' || in.Kind == 'r' || in.Kind == 'h':
 			w.counts[kind+" failed"]++ // a failed read has no effect
 		// Every failed write is open: through a balancing client even
 		// "no leader" may come from a member that had forwarded it.
@@ -280,6 +288,11 @@ func (w *EtcdWorkload) client(ctx context.Context, id int, c *clientv3.Client) {
 		}
 		w.mu.Unlock()
 		if err == nil {
+			if len(revsSeen) < 200 {
+				revsSeen = append(revsSeen, out.Rev)
+			} else {
+				revsSeen[rng.IntN(len(revsSeen))] = out.Rev
+			}
 			switch in.Kind {
 			case 'g':
 				modSeen[key] = out.KVs[key].ModRev
@@ -426,10 +439,13 @@ func (w *EtcdWorkload) do(ctx context.Context, c *clientv3.Client, in EtcdInput)
 		if len(r.Kvs) == 1 {
 			out.KVs[in.Key] = kvOf(r.Kvs[0])
 		}
-	case 'r':
+	case 'r', 'h':
 		opts := []clientv3.OpOption{clientv3.WithPrefix()}
 		if w.opts.Serializable {
 			opts = append(opts, clientv3.WithSerializable())
+		}
+		if in.Kind == 'h' {
+			opts = append(opts, clientv3.WithRev(in.AtRev))
 		}
 		r, err := c.Get(ctx, w.opts.Prefix+"k", opts...)
 		if err != nil {
@@ -808,17 +824,21 @@ func (w *EtcdWorkload) checkWatches(ops []EtcdOp, r *EtcdReport) map[int64]revEv
 		switch {
 		case o.In.Kind == 'g' || o.In.Kind == 'c' && !o.Out.Succeeded:
 			keys = []int{o.In.Key}
-		case o.In.Kind == 'r':
+		case o.In.Kind == 'r' || o.In.Kind == 'h':
 			for k := range EtcdKeys {
 				keys = append(keys, k)
 			}
 		}
-		want := at(o.Out.Rev)
+		readAt := o.Out.Rev
+		if o.In.Kind == 'h' {
+			readAt = o.In.AtRev
+		}
+		want := at(readAt)
 		for _, k := range keys {
 			if o.Out.KVs[k] != want[k] && bad < 20 {
 				bad++
 				r.Violations = append(r.Violations, fmt.Sprintf("%s: the watch gives k%d %s at revision %d",
-					describeEtcd(o.In, o.Out), k, describeKV(want[k]), o.Out.Rev))
+					describeEtcd(o.In, o.Out), k, describeKV(want[k]), readAt))
 			}
 		}
 	}
