@@ -85,6 +85,18 @@ clean:
 k8s-tools:
 	hack/k8s/build.sh
 
+# End-to-end proof of the operator (test/k8se2e): a real control plane, a
+# vnode whose pods are `paddock server` processes (internal/vnode), the
+# operator, a client writing throughout; create 3, scale 5 and 3, rolling
+# upgrade leader last, kill a member, delete a pod and its volume, backup
+# and restore, delete. `make test` runs it as part of `unit` (about 2-4
+# min); this runs it alone, verbose, keeping every component's log under
+# $(E2E_LOGDIR)/<test>/. Needs root and the Kubernetes tools (make k8s-tools).
+E2E_LOGDIR ?= test-artifacts/e2e
+.PHONY: e2e
+e2e:
+	PADDOCK_K8S_LOGDIR=$(CURDIR)/$(E2E_LOGDIR) $(GO) test -race -count=1 -v -timeout 30m ./internal/vnode/ ./test/k8se2e/
+
 # Randomized fault schedules on 3- and 5-member ensembles (test/ensemble,
 # internal/faults): kill -9, SIGSTOP, partitions, restarts, with porcupine-
 # checked workloads. `make test` runs 4 schedules; this runs thousands and

@@ -411,6 +411,11 @@ func podSpec(c *v1alpha1.PaddockCluster) corev1.PodSpec {
 			PeriodSeconds:    period,
 			TimeoutSeconds:   3,
 			FailureThreshold: failures,
+			// The API server's default, spelled out: the template is
+			// compared with the stored one by DeepDerivative, which skips
+			// unset pointers and strings but compares numbers, so a 0 here
+			// looked like a change on every pass (found by test/k8se2e).
+			SuccessThreshold: 1,
 		}
 	}
 	ctr := corev1.Container{

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/paddockhq/paddock/operator/api/v1alpha1"
@@ -80,5 +82,42 @@ func TestNames(t *testing.T) {
 	}
 	if SuperDigest("secret") != "super:lK75jTNcA+U9vtVEw5vB51mj/w4=" {
 		t.Error(SuperDigest("secret"))
+	}
+}
+
+// TestTemplateSurvivesDefaulting: the operator updates a StatefulSet when
+// its desired pod template is not a DeepDerivative of the stored one.
+// DeepDerivative ignores unset pointers, strings, slices and maps but
+// compares numbers, so every number the API server defaults must be
+// given at its default value, or the operator rewrites the StatefulSet
+// (and says it is rolling the members) on every pass. Here the numeric
+// defaults of the pod template are applied as kube-apiserver does.
+func TestTemplateSurvivesDefaulting(t *testing.T) {
+	c := &v1alpha1.PaddockCluster{ObjectMeta: metav1.ObjectMeta{Name: "zk", Namespace: "ns"}, Spec: v1alpha1.PaddockClusterSpec{Replicas: 3}}
+	desired := StatefulSet(c, false, 3, "h").Spec.Template
+	stored := *desired.DeepCopy()
+	for i := range stored.Spec.Containers {
+		ctr := &stored.Spec.Containers[i]
+		for _, p := range []*corev1.Probe{ctr.StartupProbe, ctr.LivenessProbe, ctr.ReadinessProbe} {
+			if p == nil {
+				continue
+			}
+			// k8s.io/kubernetes/pkg/apis/core/v1.SetDefaults_Probe
+			if p.TimeoutSeconds == 0 {
+				p.TimeoutSeconds = 1
+			}
+			if p.PeriodSeconds == 0 {
+				p.PeriodSeconds = 10
+			}
+			if p.SuccessThreshold == 0 {
+				p.SuccessThreshold = 1
+			}
+			if p.FailureThreshold == 0 {
+				p.FailureThreshold = 3
+			}
+		}
+	}
+	if !equality.Semantic.DeepDerivative(desired, stored) {
+		t.Fatal("the desired pod template differs from itself after the API server's defaulting: the operator would update the StatefulSet on every pass")
 	}
 }
