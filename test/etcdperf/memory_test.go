@@ -4,9 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/paddockhq/paddock/bench"
 	"github.com/paddockhq/paddock/internal/k8sharness"
+	"github.com/paddockhq/paddock/internal/zkref"
 )
 
 var (
@@ -60,6 +64,45 @@ type memSample struct {
 	Peak      int64 // VmHWM so far
 	Empty     int64 // RSS of the fresh server before the first write
 	Retried   int   // put batches retried so far after a timeout
+	Heap      goHeap
+}
+
+// goHeap is Paddock's Go heap from its /metrics (client_golang's Go
+// collector), bytes.
+type goHeap struct {
+	Alloc, InUse, Idle, Released int64
+}
+
+func readGoHeap(t testing.TB, admin string) goHeap {
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Logf("metrics: %v", err)
+		return goHeap{}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var h goHeap
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "go_memstats_heap_alloc_bytes":
+			h.Alloc = int64(v)
+		case "go_memstats_heap_inuse_bytes":
+			h.InUse = int64(v)
+		case "go_memstats_heap_idle_bytes":
+			h.Idle = int64(v)
+		case "go_memstats_heap_released_bytes":
+			h.Released = int64(v)
+		}
+	}
+	return h
 }
 
 // TestEtcdMemory fills a fresh standalone Paddock and a fresh etcd 3.7
@@ -90,6 +133,15 @@ func memoryRun(t *testing.T, kind string, stages []int, revs int) []memSample {
 	// Paddock at info level logs every snapshot with its duration (apply
 	// waits for it).
 	extra := []string{"--log-level", "info"}
+	var admin string
+	if kind == "paddock" {
+		ports, err := zkref.FreePorts(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin = fmt.Sprintf("127.0.0.1:%d", ports[0])
+		extra = append(extra, "--admin-addr", admin)
+	}
 	if kind == "etcd" {
 		// etcd refuses writes past its 2 GiB default quota; give it room.
 		extra = []string{"--quota-backend-bytes", fmt.Sprint(int64(16) << 30)}
@@ -138,7 +190,12 @@ func memoryRun(t *testing.T, kind string, stages []int, revs int) []memSample {
 	read := func(stage string, keys, versions int, settle time.Duration) {
 		time.Sleep(settle) // let the runtime and any snapshot settle
 		m := readAll()
-		s := memSample{Stage: stage, Keys: keys, Versions: versions, DataBytes: data, HeldBytes: held, Mem: m, Peak: peak(), Empty: base.RSS, Retried: retried}
+		var heap goHeap
+		if admin != "" {
+			heap = readGoHeap(t, admin)
+			t.Logf("%s Go heap: alloc %.1f MiB, in use %.1f MiB, idle not released %.1f MiB", kind, mib(heap.Alloc), mib(heap.InUse), mib(heap.Idle-heap.Released))
+		}
+		s := memSample{Heap: heap, Stage: stage, Keys: keys, Versions: versions, DataBytes: data, HeldBytes: held, Mem: m, Peak: peak(), Empty: base.RSS, Retried: retried}
 		t.Logf("%-7s %-28s keys=%-8d data=%7.1f MiB held=%7.1f MiB RSS=%7.1f MiB (anon %.1f, file %.1f) peak %.1f MiB: %.2f bytes of RSS per byte of data",
 			kind, stage, keys, mib(data), mib(held), mib(m.RSS), mib(m.Anon), mib(m.File), mib(s.Peak), float64(m.RSS)/float64(max(data, 1)))
 		out = append(out, s)
@@ -228,14 +285,18 @@ func memoryMarkdown(all map[string][]memSample, revs int) string {
 	fmt.Fprintf(&b, "Measured %s, %s; load average %s at the end. Keys like `/registry/pods/ns-NNN/pod-NNNNNNN`, values of 1-4 KiB (mean ~2.5 KiB), one Put per key with 256 in flight, %d member(s) per server (the largest member's memory), fsync on; memory read 5 s after each stage from /proc/<pid>/status.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine(), loadAvg(), *memMembers)
 	fmt.Fprintf(&b, "```sh\n%s\n```\n\n", commandLine())
-	b.WriteString("| server | stage | batches retried after a timeout | live data | retained keys + values | RSS | of which anon / file | peak RSS | RSS ÷ live data | (RSS − empty) ÷ live data |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| server | stage | batches retried after a timeout | live data | retained keys + values | RSS | of which anon / file | peak RSS | RSS ÷ live data | (RSS − empty) ÷ live data | Go heap: allocated / in spans |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, kind := range splitList(*memKinds) {
 		name := map[string]string{"paddock": "Paddock", "etcd": "etcd 3.7"}[kind]
 		for _, s := range all[kind] {
-			fmt.Fprintf(&b, "| %s | %s | %d | %.0f MiB | %.0f MiB | %.0f MiB | %.0f / %.0f MiB | %.0f MiB | %.2f | %.2f |\n", name, s.Stage, s.Retried,
+			heap := "—"
+			if s.Heap.InUse > 0 {
+				heap = fmt.Sprintf("%.0f / %.0f MiB", mib(s.Heap.Alloc), mib(s.Heap.InUse))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %.0f MiB | %.0f MiB | %.0f MiB | %.0f / %.0f MiB | %.0f MiB | %.2f | %.2f | %s |\n", name, s.Stage, s.Retried,
 				mib(s.DataBytes), mib(s.HeldBytes), mib(s.Mem.RSS), mib(s.Mem.Anon), mib(s.Mem.File), mib(s.Peak),
-				float64(s.Mem.RSS)/float64(max(s.DataBytes, 1)), float64(s.Mem.RSS-s.Empty)/float64(max(s.DataBytes, 1)))
+				float64(s.Mem.RSS)/float64(max(s.DataBytes, 1)), float64(s.Mem.RSS-s.Empty)/float64(max(s.DataBytes, 1)), heap)
 		}
 	}
 	return b.String()
