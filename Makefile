@@ -97,6 +97,16 @@ E2E_LOGDIR ?= test-artifacts/e2e
 e2e:
 	PADDOCK_K8S_LOGDIR=$(CURDIR)/$(E2E_LOGDIR) $(GO) test -race -count=1 -v -timeout 30m ./internal/vnode/ ./test/k8se2e/
 
+# The whole seed for a person to watch (hack/demo, the steps of test/seed):
+# a control plane on a 3-member Paddock ensemble's etcd API, a vnode, the
+# operator deploying a PaddockCluster of 3 on it, a ZooKeeper client using
+# it; then it stays up with the kubeconfig and commands to try until
+# Ctrl-C tears it down. Needs root; builds the Kubernetes tools if needed.
+.PHONY: demo-k8s
+demo-k8s: build
+	$(GO) build -o bin/paddock-demo ./hack/demo
+	PADDOCK_RACE=0 PADDOCK_BIN=$(CURDIR)/bin/paddock PADDOCK_K8S_BIN="$${PADDOCK_K8S_BIN:-$$(hack/k8s/build.sh)}" bin/paddock-demo $(DEMO_FLAGS)
+
 # Randomized fault schedules on 3- and 5-member ensembles (test/ensemble,
 # internal/faults): kill -9, SIGSTOP, partitions, restarts, with porcupine-
 # checked workloads. `make test` runs 4 schedules; this runs thousands and

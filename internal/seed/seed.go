@@ -276,6 +276,16 @@ func (s *Stack) Deploy(t testing.TB) *v1alpha1.PaddockCluster {
 	return s.Cluster()
 }
 
+// Status is the PaddockCluster's status in one line (phase, replicas,
+// ready, leader, each member's role and readiness).
+func (s *Stack) Status() string {
+	pc := s.Cluster()
+	if pc == nil {
+		return "not found"
+	}
+	return describe(pc)
+}
+
 func describe(pc *v1alpha1.PaddockCluster) string {
 	var ms []string
 	for _, m := range pc.Status.Members {
