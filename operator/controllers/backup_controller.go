@@ -232,8 +232,8 @@ func (r *BackupReconciler) job(b *v1alpha1.PaddockBackup, c *v1alpha1.PaddockClu
 					SecurityContext:              psc,
 					ImagePullSecrets:             c.Spec.ImagePullSecrets,
 					Containers: []corev1.Container{{
-						Name:  "backup",
-						Image: Image(c),
+						Name:            "backup",
+						Image:           Image(c),
 						Args:            args,
 						Env:             []corev1.EnvVar{passwordEnv(c)},
 						VolumeMounts:    mounts,

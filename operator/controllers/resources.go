@@ -24,22 +24,22 @@ import (
 
 // Ports and paths every member uses.
 const (
-	ClientPort    = 2181
-	SecurePort    = 2281
-	PeerPort      = 2888
-	ElectionPort  = 3888 // kept in /zookeeper/config text only
-	AdminPort     = 8080
-	DataDir       = "/data"
-	ConfigDir     = "/etc/paddock"
-	ClientTLSDir  = "/etc/paddock/tls/client"
-	QuorumTLSDir  = "/etc/paddock/tls/quorum"
-	AdminTLSDir   = "/etc/paddock/tls/admin"
+	ClientPort   = 2181
+	SecurePort   = 2281
+	PeerPort     = 2888
+	ElectionPort = 3888 // kept in /zookeeper/config text only
+	AdminPort    = 8080
+	DataDir      = "/data"
+	ConfigDir    = "/etc/paddock"
+	ClientTLSDir = "/etc/paddock/tls/client"
+	QuorumTLSDir = "/etc/paddock/tls/quorum"
+	AdminTLSDir  = "/etc/paddock/tls/admin"
 	// AdminClientTLSDir holds the admin client certificate in Jobs.
 	AdminClientTLSDir = "/etc/paddock/tls/admin-client"
-	ObserverBase  = 128 // server id (= ordinal) of the first observer
-	MaxVoters     = 127
-	containerName = "paddock"
-	dataVolume    = "data"
+	ObserverBase      = 128 // server id (= ordinal) of the first observer
+	MaxVoters         = 127
+	containerName     = "paddock"
+	dataVolume        = "data"
 
 	// Labels and annotations.
 	LabelName       = "app.kubernetes.io/name"
