@@ -21,6 +21,14 @@ func TestStartSignalRestart(t *testing.T) {
 		if !p.Running() || p.Starts() != run {
 			t.Fatalf("run %d: running=%v starts=%d", run, p.Running(), p.Starts())
 		}
+		// Signal only once the child has written: a SIGTERM that lands
+		// before the shell's echo would leave nothing to find in the log.
+		for deadline := time.Now().Add(time.Minute); strings.Count(TailFile(log, 10), "\nrun") < run; {
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d: no output from the child:\n%s", run, TailFile(log, 10))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		if err := p.SignalAndWait(syscall.SIGTERM, time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +41,7 @@ func TestStartSignalRestart(t *testing.T) {
 		}
 	}
 	tail := TailFile(log, 4)
-	if strings.Count(tail, "run\n")+strings.Count(tail, "\nrun") < 2 || strings.Count(tail, "=== ") != 2 {
+	if strings.Count(tail, "\nrun") != 2 || strings.Count(tail, "=== ") != 2 {
 		t.Fatalf("log should hold both runs with their headers:\n%s", tail)
 	}
 }
