@@ -62,6 +62,10 @@ type Options struct {
 	// Logf, if set, receives one line per fault injected and process
 	// started, for the test log.
 	Logf func(format string, args ...any)
+	// EtcdAPI gives every member an etcd v3 API listener (--etcd-listen
+	// on [Member.EtcdAddr]), allocated with the member's other ports so
+	// that no proxy or door bound in between can take it.
+	EtcdAPI bool
 	// Args, if set, rewrites a member's command line (tests of this
 	// package use it to run standalone servers).
 	Args func(m *Member, args []string) []string
@@ -74,6 +78,9 @@ type Member struct {
 	// ClientAddr is --addr, PeerAddr is --peer-addr (the real listener,
 	// behind the proxies).
 	ClientAddr, PeerAddr string
+	// EtcdAddr is --etcd-listen when Options.EtcdAPI is set, else empty;
+	// it is kept across restarts.
+	EtcdAddr string
 	// Dir holds DataDir and LogFile.
 	Dir, DataDir, LogFile string
 
@@ -114,10 +121,12 @@ func Start(opts Options) (*Cluster, error) {
 		}
 	}
 	n := opts.Voters + opts.Observers
-	// Client, peer and door ports all come from one allocation so they are
-	// distinct: a door bound to an ephemeral port once took a member's
-	// client port, which FreePorts had released a moment before.
-	ports, err := zkref.FreePorts(3 * n)
+	// Client, peer, door and etcd ports all come from one allocation so
+	// they are distinct: a door bound to an ephemeral port once took a
+	// member's client port, which FreePorts had released a moment before
+	// (and a member's etcd port, allocated apart, was once found taken
+	// when the member restarted).
+	ports, err := zkref.FreePorts(4 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +140,9 @@ func Start(opts Options) (*Cluster, error) {
 			PeerAddr:   fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
 			Dir:        dir, DataDir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "server.log"),
 			c: c,
+		}
+		if opts.EtcdAPI {
+			m.EtcdAddr = fmt.Sprintf("127.0.0.1:%d", ports[3*n+i])
 		}
 		c.Members = append(c.Members, m)
 	}
@@ -279,6 +291,9 @@ func (m *Member) Args() []string {
 	}
 	if c.opts.Reconfig {
 		args = append(args, "--reconfig-enabled", "--super-digest", SuperDigest)
+	}
+	if m.EtcdAddr != "" {
+		args = append(args, "--etcd-listen", m.EtcdAddr)
 	}
 	args = append(args, c.opts.ExtraArgs...)
 	if c.opts.Args != nil {

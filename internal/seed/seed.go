@@ -131,21 +131,14 @@ func Start(t testing.TB, o Options) *Stack {
 	s.PaddockBin = bin
 
 	o.Say("step 1: a 3-member Paddock ensemble with the etcd v3 API (the store of the Kubernetes cluster)")
-	etcdAddrs := map[int]string{}
-	for id := 1; id <= 3; id++ {
-		etcdAddrs[id] = freeAddr(t)
-	}
-	s.Ensemble = faults.StartT(t, faults.Options{Voters: 3, TickTime: o.TickTime,
-		Args: func(m *faults.Member, args []string) []string {
-			return append(args, "--etcd-listen", etcdAddrs[m.ID])
-		}})
+	s.Ensemble = faults.StartT(t, faults.Options{Voters: 3, TickTime: o.TickTime, EtcdAPI: true})
 	leader, err := s.Ensemble.WaitLeader(30 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for id := 1; id <= 3; id++ {
-		waitPort(t, etcdAddrs[id])
-		s.EtcdEndpoints = append(s.EtcdEndpoints, "http://"+etcdAddrs[id])
+		waitPort(t, s.Ensemble.Member(id).EtcdAddr)
+		s.EtcdEndpoints = append(s.EtcdEndpoints, "http://"+s.Ensemble.Member(id).EtcdAddr)
 		o.Say("  member %d: ZooKeeper %s, etcd %s%s", id, s.Ensemble.Member(id).ClientAddr, s.EtcdEndpoints[id-1], map[bool]string{true: " (leader)"}[id == leader])
 	}
 	s.Etcd, err = clientv3.New(clientv3.Config{Endpoints: s.EtcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
@@ -491,16 +484,6 @@ func findUp(rel string) (string, error) {
 		return p, nil
 	}
 	return "", errors.New("seed: " + rel + " not found above the working directory")
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitPort(t testing.TB, addr string) {

@@ -129,20 +129,13 @@ func TestStandaloneTLSClientCerts(t *testing.T) {
 // tracked it is killed: the new leader restarts its TTL and expires it,
 // deleting its keys with DELETE events every member's watchers see.
 func TestEnsembleLeaseExpiresAcrossLeaderChange(t *testing.T) {
-	etcdAddrs := map[int]string{}
-	for id := 1; id <= 3; id++ {
-		etcdAddrs[id] = freeAddr(t)
-	}
-	c := faults.StartT(t, faults.Options{Voters: 3, TickTime: 200 * time.Millisecond,
-		Args: func(m *faults.Member, args []string) []string {
-			return append(args, "--etcd-listen", etcdAddrs[m.ID])
-		}})
+	c := faults.StartT(t, faults.Options{Voters: 3, TickTime: 200 * time.Millisecond, EtcdAPI: true})
 	leader, err := c.WaitLeader(30 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for id := 1; id <= 3; id++ {
-		waitPort(t, etcdAddrs[id])
+		waitPort(t, c.Member(id).EtcdAddr)
 	}
 	follower := 1 + leader%3
 	other := 1 + follower%3
@@ -150,8 +143,8 @@ func TestEnsembleLeaseExpiresAcrossLeaderChange(t *testing.T) {
 		other = 1 + other%3
 	}
 	ctx := ctxT(t, 90*time.Second)
-	fc := client(t, nil, "http://"+etcdAddrs[follower])
-	oc := client(t, nil, "http://"+etcdAddrs[other])
+	fc := client(t, nil, "http://"+c.Member(follower).EtcdAddr)
+	oc := client(t, nil, "http://"+c.Member(other).EtcdAddr)
 	// Membership through the etcd API.
 	ml, err := fc.MemberList(ctx)
 	if err != nil || len(ml.Members) != 3 {
@@ -192,7 +185,7 @@ func TestEnsembleLeaseExpiresAcrossLeaderChange(t *testing.T) {
 		t.Fatal("lease never expired after the leader change")
 	}
 	for _, id := range []int{follower, other} {
-		cc := client(t, nil, "http://"+etcdAddrs[id])
+		cc := client(t, nil, "http://"+c.Member(id).EtcdAddr)
 		r, err := cc.Get(ctx, "/lease/k")
 		if err != nil || r.Count != 0 {
 			t.Fatalf("member %d still has the key: %v %+v", id, err, r)

@@ -47,22 +47,15 @@ func runEtcdSchedule(t *testing.T, seed uint64) {
 	if *flagFaultMembers != 0 {
 		reproduce += fmt.Sprintf(" -etcd.members=%d", *flagFaultMembers)
 	}
-	etcdAddrs := map[int]string{}
-	for id := 1; id <= sched.Members; id++ {
-		etcdAddrs[id] = freeAddr(t)
-	}
-	c := faults.StartT(t, faults.Options{Voters: sched.Members, Logf: t.Logf,
-		Args: func(m *faults.Member, args []string) []string {
-			return append(args, "--etcd-listen", etcdAddrs[m.ID])
-		}})
+	c := faults.StartT(t, faults.Options{Voters: sched.Members, Logf: t.Logf, EtcdAPI: true})
 	const recoverTimeout = 3 * time.Minute
 	if _, err := c.WaitLeader(recoverTimeout); err != nil {
 		t.Fatalf("initial election: %v", err)
 	}
 	var endpoints []string
 	for id := 1; id <= sched.Members; id++ {
-		waitPort(t, etcdAddrs[id])
-		endpoints = append(endpoints, "http://"+etcdAddrs[id])
+		waitPort(t, c.Member(id).EtcdAddr)
+		endpoints = append(endpoints, "http://"+c.Member(id).EtcdAddr)
 	}
 	leases := *flagLeases == "all" || *flagLeases == "even" && seed%2 == 0
 	t.Logf("lease client: %v", leases)

@@ -70,21 +70,14 @@ func TestKubeControlPlaneOnPaddockEnsemble(t *testing.T) {
 		t.Skip("ensemble control plane: not with -short")
 	}
 	k8sharness.Tools(t)
-	etcdAddrs := map[int]string{}
-	for id := 1; id <= 3; id++ {
-		etcdAddrs[id] = freeAddr(t)
-	}
-	c := faults.StartT(t, faults.Options{Voters: 3, TickTime: 200 * time.Millisecond,
-		Args: func(m *faults.Member, args []string) []string {
-			return append(args, "--etcd-listen", etcdAddrs[m.ID])
-		}})
+	c := faults.StartT(t, faults.Options{Voters: 3, TickTime: 200 * time.Millisecond, EtcdAPI: true})
 	if _, err := c.WaitLeader(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var eps []string
 	for id := 1; id <= 3; id++ {
-		waitPort(t, etcdAddrs[id])
-		eps = append(eps, "http://"+etcdAddrs[id])
+		waitPort(t, c.Member(id).EtcdAddr)
+		eps = append(eps, "http://"+c.Member(id).EtcdAddr)
 	}
 	api := k8sharness.StartAPIServer(t, strings.Join(eps, ","), nil)
 	k8sharness.StartControllerManager(t, api, nil)
@@ -120,7 +113,7 @@ func TestKubeControlPlaneOnPaddockEnsemble(t *testing.T) {
 			follower = id
 		}
 	}
-	api2 := k8sharness.StartAPIServer(t, "http://"+etcdAddrs[follower], nil)
+	api2 := k8sharness.StartAPIServer(t, "http://"+c.Member(follower).EtcdAddr, nil)
 	kubectlRetry(t, api, "create", "namespace", "cross")
 	for i := 0; i < 5; i++ {
 		for j, pair := range [][2]*k8sharness.APIServer{{api, api2}, {api2, api}} {

@@ -165,14 +165,8 @@ func ensembleURL(t *testing.T) string {
 // ensemble starts a 3-member ensemble serving etcd on every member
 // (progress notify every 1 s) and returns a follower's etcd URL.
 func ensemble(dir string) (*faults.Cluster, string, error) {
-	ports, err := zkref.FreePorts(3)
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := faults.Start(faults.Options{Voters: 3, Dir: dir,
-		Args: func(m *faults.Member, args []string) []string {
-			return append(args, "--etcd-listen", "127.0.0.1:"+strconv.Itoa(ports[m.ID-1]), "--etcd-progress-notify-interval", "1000")
-		}})
+	c, err := faults.Start(faults.Options{Voters: 3, Dir: dir, EtcdAPI: true,
+		ExtraArgs: []string{"--etcd-progress-notify-interval", "1000"}})
 	if err != nil {
 		return nil, "", err
 	}
@@ -182,7 +176,7 @@ func ensemble(dir string) (*faults.Cluster, string, error) {
 		return nil, "", err
 	}
 	follower := leader%3 + 1
-	return c, "http://127.0.0.1:" + strconv.Itoa(ports[follower-1]), nil
+	return c, "http://" + c.Member(follower).EtcdAddr, nil
 }
 
 // startEnsemble is an ensemble of the subtest's own.
