@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/go-zookeeper/zk"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -35,11 +33,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/paddockhq/paddock/internal/faults"
 	"github.com/paddockhq/paddock/internal/k8sharness"
+	"github.com/paddockhq/paddock/internal/optest"
 	"github.com/paddockhq/paddock/internal/testserver"
 	"github.com/paddockhq/paddock/operator"
 	"github.com/paddockhq/paddock/operator/api/v1alpha1"
@@ -184,41 +182,11 @@ func (s *Stack) startOperator(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Create(filepath.Join(t.TempDir(), "operator.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.OperatorLog = f.Name()
-	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	mgr, err := operator.NewManager(operator.Options{
+	s.OperatorLog = filepath.Join(t.TempDir(), "operator.log")
+	s.Client = optest.Start(t, operator.Options{
 		Config: cfg, MetricsAddr: "0", Image: "ghcr.io/paddockhq/paddock:v1", SkipNameValidation: true,
 		Ensemble: &controllers.LiveEnsemble{Resolve: s.Node.Resolve},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Logf("operator: %v", err)
-		}
-		f.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(f.Name())
-			lines := strings.Split(string(b), "\n")
-			if len(lines) > 60 {
-				lines = lines[len(lines)-60:]
-			}
-			t.Logf("--- operator log tail (%s):\n%s", f.Name(), strings.Join(lines, "\n"))
-		}
-	})
-	s.Client, err = client.New(cfg, client.Options{Scheme: operator.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, s.OperatorLog)
 }
 
 // Cluster returns the PaddockCluster, or nil.

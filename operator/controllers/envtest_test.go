@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/paddockhq/paddock/internal/k8sharness"
+	"github.com/paddockhq/paddock/internal/optest"
 	"github.com/paddockhq/paddock/operator"
 	"github.com/paddockhq/paddock/operator/api/v1alpha1"
 	"github.com/paddockhq/paddock/operator/controllers"
@@ -118,24 +119,7 @@ func startEnv(t *testing.T, ens controllers.Ensemble, opts ...func(*operator.Opt
 	for _, f := range opts {
 		f(&o)
 	}
-	mgr, err := operator.NewManager(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	c, err := client.New(cfg, client.Options{Scheme: operator.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return optest.Start(t, o, "")
 }
 
 type testWriter struct{ t *testing.T }

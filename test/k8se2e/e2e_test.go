@@ -17,7 +17,6 @@ package k8se2e
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,7 +27,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/go-zookeeper/zk"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -39,10 +37,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/paddockhq/paddock/internal/k8sharness"
+	"github.com/paddockhq/paddock/internal/optest"
 	"github.com/paddockhq/paddock/internal/testserver"
 	"github.com/paddockhq/paddock/operator"
 	"github.com/paddockhq/paddock/operator/api/v1alpha1"
@@ -82,43 +80,12 @@ func start(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(t.TempDir(), "operator.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			lines := strings.Split(string(b), "\n")
-			if len(lines) > 60 {
-				lines = lines[len(lines)-60:]
-			}
-			t.Logf("--- operator log tail (%s):\n%s", logf.Name(), strings.Join(lines, "\n"))
-		}
-	})
-	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	// The operator runs beside the node, not in a pod: it reaches the
 	// members by the same DNS names the pods resolve (the node's view).
-	mgr, err := operator.NewManager(operator.Options{
+	c := optest.Start(t, operator.Options{
 		Config: cfg, MetricsAddr: "0", Image: "ghcr.io/paddockhq/paddock:v1", SkipNameValidation: true,
 		Ensemble: &controllers.LiveEnsemble{Resolve: node.Resolve},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("operator: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	c, err := client.New(cfg, client.Options{Scheme: operator.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, filepath.Join(t.TempDir(), "operator.log"))
 	return &env{t: t, cp: cp, node: node, c: c}
 }
 
