@@ -188,18 +188,40 @@ func passwordEnv(c *v1alpha1.PaddockCluster) corev1.EnvVar {
 		LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key}}}
 }
 
-func jobPodSecurity() (*corev1.PodSecurityContext, *corev1.SecurityContext) {
-	return &corev1.PodSecurityContext{
-			RunAsUser: ptr.To[int64](65532), RunAsGroup: ptr.To[int64](65532), FSGroup: ptr.To[int64](65532),
-			RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		}, &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
-			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		}
+// toolJob is a Job that runs one `paddock operator <tool>` container (a
+// backup, restore or prune) in the cluster's namespace: never restarted in
+// place, retried backoff times, non-root with a read-only root file system
+// and no capabilities, no service-account token (the tools talk to the
+// members, not to the API server). component labels its pods.
+func toolJob(c *v1alpha1.PaddockCluster, name string, labels map[string]string, component string, backoff int32,
+	ctr corev1.Container, volumes []corev1.Volume) *batchv1.Job {
+	ctr.SecurityContext = &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Namespace, Labels: labels},
+		Spec: batchv1.JobSpec{
+			BackoffLimit: ptr.To(backoff),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelName: component, LabelInstance: c.Name}},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					AutomountServiceAccountToken: ptr.To(false),
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsUser: ptr.To[int64](65532), RunAsGroup: ptr.To[int64](65532), FSGroup: ptr.To[int64](65532),
+						RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					ImagePullSecrets: c.Spec.ImagePullSecrets,
+					Containers:       []corev1.Container{ctr},
+					Volumes:          volumes,
+				},
+			},
+		},
+	}
 }
 
 func (r *BackupReconciler) job(b *v1alpha1.PaddockBackup, c *v1alpha1.PaddockCluster, leader uint64) *batchv1.Job {
-	psc, sc := jobPodSecurity()
 	args := []string{"operator", "backup",
 		"--admin", fmt.Sprintf("%s:%d", MemberHost(c, leader), AdminPort),
 		"--out", backupMount + "/" + b.Status.Path}
@@ -220,30 +242,9 @@ func (r *BackupReconciler) job(b *v1alpha1.PaddockBackup, c *v1alpha1.PaddockClu
 				SecretName: AdminClientSecret(a), Items: []corev1.KeyToPath{{Key: "tls.crt", Path: "tls.crt"}, {Key: "tls.key", Path: "tls.key"}}}}})
 		}
 	}
-	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: b.Status.Job, Namespace: b.Namespace, Labels: commonLabels(c)},
-		Spec: batchv1.JobSpec{
-			BackoffLimit: ptr.To[int32](3),
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelName: "paddock-backup", LabelInstance: c.Name}},
-				Spec: corev1.PodSpec{
-					RestartPolicy:                corev1.RestartPolicyNever,
-					AutomountServiceAccountToken: ptr.To(false),
-					SecurityContext:              psc,
-					ImagePullSecrets:             c.Spec.ImagePullSecrets,
-					Containers: []corev1.Container{{
-						Name:            "backup",
-						Image:           Image(c),
-						Args:            args,
-						Env:             []corev1.EnvVar{passwordEnv(c)},
-						VolumeMounts:    mounts,
-						SecurityContext: sc,
-					}},
-					Volumes: volumes,
-				},
-			},
-		},
-	}
+	return toolJob(c, b.Status.Job, commonLabels(c), "paddock-backup", 3, corev1.Container{
+		Name: "backup", Image: Image(c), Args: args, Env: []corev1.EnvVar{passwordEnv(c)}, VolumeMounts: mounts,
+	}, volumes)
 }
 
 // restore seeds the first members' volumes from a completed backup, one
@@ -325,37 +326,19 @@ func (r *ClusterReconciler) restore(ctx context.Context, c *v1alpha1.PaddockClus
 }
 
 func restoreJob(c *v1alpha1.PaddockCluster, b *v1alpha1.PaddockBackup, id uint64, name, voters string) *batchv1.Job {
-	psc, sc := jobPodSecurity()
-	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Namespace, Labels: commonLabels(c)},
-		Spec: batchv1.JobSpec{
-			BackoffLimit: ptr.To[int32](2),
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelName: "paddock-restore", LabelInstance: c.Name}},
-				Spec: corev1.PodSpec{
-					RestartPolicy:                corev1.RestartPolicyNever,
-					AutomountServiceAccountToken: ptr.To(false),
-					SecurityContext:              psc,
-					ImagePullSecrets:             c.Spec.ImagePullSecrets,
-					Containers: []corev1.Container{{
-						Name:  "restore",
-						Image: Image(c),
-						Args: []string{"operator", "restore", "--from", backupMount + "/" + b.Status.Path,
-							"--data-dir", DataDir, "--voters", voters},
-						VolumeMounts: []corev1.VolumeMount{
-							{Name: "backup", MountPath: backupMount, ReadOnly: true},
-							{Name: dataVolume, MountPath: DataDir},
-						},
-						SecurityContext: sc,
-					}},
-					Volumes: []corev1.Volume{
-						{Name: "backup", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
-							ClaimName: b.Status.ClaimName, ReadOnly: true}}},
-						{Name: dataVolume, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
-							ClaimName: PVCName(c, id)}}},
-					},
-				},
-			},
+	return toolJob(c, name, commonLabels(c), "paddock-restore", 2, corev1.Container{
+		Name:  "restore",
+		Image: Image(c),
+		Args: []string{"operator", "restore", "--from", backupMount + "/" + b.Status.Path,
+			"--data-dir", DataDir, "--voters", voters},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: "backup", MountPath: backupMount, ReadOnly: true},
+			{Name: dataVolume, MountPath: DataDir},
 		},
-	}
+	}, []corev1.Volume{
+		{Name: "backup", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+			ClaimName: b.Status.ClaimName, ReadOnly: true}}},
+		{Name: dataVolume, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+			ClaimName: PVCName(c, id)}}},
+	})
 }

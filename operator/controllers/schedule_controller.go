@@ -22,7 +22,6 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -396,35 +395,17 @@ func (r *ScheduleReconciler) pruneOne(ctx context.Context, c *v1alpha1.PaddockCl
 // pruneJob deletes a backup's snapshot file (and its .zxid and any
 // .partial) from the backup volume, in the cluster's image.
 func pruneJob(c *v1alpha1.PaddockCluster, b *v1alpha1.PaddockBackup, name string) *batchv1.Job {
-	psc, sc := jobPodSecurity()
 	labels := commonLabels(c)
 	labels[LabelSchedule] = c.Name
 	image := b.Status.Image
 	if image == "" {
 		image = Image(c)
 	}
-	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.Namespace, Labels: labels},
-		Spec: batchv1.JobSpec{
-			BackoffLimit: ptr.To[int32](3),
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelName: "paddock-prune", LabelInstance: c.Name}},
-				Spec: corev1.PodSpec{
-					RestartPolicy:                corev1.RestartPolicyNever,
-					AutomountServiceAccountToken: ptr.To(false),
-					SecurityContext:              psc,
-					ImagePullSecrets:             c.Spec.ImagePullSecrets,
-					Containers: []corev1.Container{{
-						Name:            "prune",
-						Image:           image,
-						Args:            []string{"operator", "prune", "--file", backupMount + "/" + b.Status.Path},
-						VolumeMounts:    []corev1.VolumeMount{{Name: "backup", MountPath: backupMount}},
-						SecurityContext: sc,
-					}},
-					Volumes: []corev1.Volume{{Name: "backup", VolumeSource: corev1.VolumeSource{
-						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Status.ClaimName}}}},
-				},
-			},
-		},
-	}
+	return toolJob(c, name, labels, "paddock-prune", 3, corev1.Container{
+		Name:         "prune",
+		Image:        image,
+		Args:         []string{"operator", "prune", "--file", backupMount + "/" + b.Status.Path},
+		VolumeMounts: []corev1.VolumeMount{{Name: "backup", MountPath: backupMount}},
+	}, []corev1.Volume{{Name: "backup", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Status.ClaimName}}}})
 }
