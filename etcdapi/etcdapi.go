@@ -16,6 +16,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -84,6 +85,10 @@ type API struct {
 	hub       *hub
 	leases    *leaseTracker
 	scheme    string
+
+	// beforeChunk, when set (tests), runs before each RangeStream chunk
+	// is read, outside every lock.
+	beforeChunk atomic.Pointer[func(chunk int)]
 
 	ctx    context.Context
 	cancel context.CancelFunc

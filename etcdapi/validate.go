@@ -5,6 +5,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Request validation, in etcd's order and with its errors (v3rpc's
@@ -19,6 +21,22 @@ func checkRange(r *pb.RangeRequest) error {
 	}
 	if _, ok := pb.RangeRequest_SortTarget_name[int32(r.SortTarget)]; !ok {
 		return rpctypes.ErrGRPCInvalidSortOption
+	}
+	return nil
+}
+
+// checkRangeStream is checkRange plus RangeStream's refusals: chunks are
+// cut in key order, so neither a custom sort nor a revision filter (which
+// would make a chunk's last key the wrong place to resume) is supported.
+func checkRangeStream(r *pb.RangeRequest) error {
+	if err := checkRange(r); err != nil {
+		return err
+	}
+	if !(r.SortOrder == pb.RangeRequest_NONE || (r.SortTarget == pb.RangeRequest_KEY && r.SortOrder == pb.RangeRequest_ASCEND)) {
+		return status.Error(codes.Unimplemented, "RangeStream does not support custom sort orders")
+	}
+	if r.MinModRevision != 0 || r.MaxModRevision != 0 || r.MinCreateRevision != 0 || r.MaxCreateRevision != 0 {
+		return status.Error(codes.Unimplemented, "RangeStream does not support revision filters")
 	}
 	return nil
 }

@@ -200,14 +200,6 @@ func TestUnimplementedAndStatus(t *testing.T) {
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("defragment: %v", err)
 	}
-	kv := pb.NewKVClient(e.cli.ActiveConnection())
-	rs, err := kv.RangeStream(ctx, &pb.RangeRequest{Key: []byte("a")})
-	if err == nil {
-		_, err = rs.Recv()
-	}
-	if status.Code(err) != codes.Unimplemented {
-		t.Fatalf("range stream: %v", err)
-	}
 	if _, err := e.cli.UserList(ctx); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("auth: %v", err)
 	}

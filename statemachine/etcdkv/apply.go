@@ -403,7 +403,7 @@ func (s *Store) execTxn(w *writer, r *pb.TxnRequest, path []bool, resp *pb.TxnRe
 	for i, op := range ops {
 		switch {
 		case op.GetRequestRange() != nil:
-			rr, err := s.rangeAt(op.GetRequestRange(), w.cur())
+			rr, err := s.rangeAt(op.GetRequestRange(), w.cur(), true)
 			if err != nil {
 				return 0, err
 			}

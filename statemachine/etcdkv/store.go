@@ -223,7 +223,16 @@ func kvOf(k *keyEntry, v *version, keysOnly bool) *mvccpb.KeyValue {
 
 // Range answers a RangeRequest at the current revision (or req.Revision).
 func (s *Store) Range(r *pb.RangeRequest) (*pb.RangeResponse, error) {
-	return s.rangeAt(r, s.rev)
+	return s.rangeAt(r, s.rev, true)
+}
+
+// RangePage answers r like Range but reads no further than it must: with a
+// limit it stops after limit+1 keys (one more than it returns, to set More),
+// and Count is the number of keys it read, not the range's total (etcd's
+// range without a total count, which its RangeStream reads each chunk
+// with). Without a limit, or with count_only, it is Range.
+func (s *Store) RangePage(r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	return s.rangeAt(r, s.rev, false)
 }
 
 // checkRev validates a read revision against the window.
@@ -248,8 +257,9 @@ func hasRevFilters(r *pb.RangeRequest) bool {
 }
 
 // rangeAt runs a range whose "current" revision is cur (inside a txn that
-// already wrote, cur is the txn's own revision).
-func (s *Store) rangeAt(r *pb.RangeRequest, cur int64) (*pb.RangeResponse, error) {
+// already wrote, cur is the txn's own revision). Without total, a limited
+// range stops at limit+1 keys and counts only those.
+func (s *Store) rangeAt(r *pb.RangeRequest, cur int64, total bool) (*pb.RangeResponse, error) {
 	if err := s.checkRev(r.Revision, cur); err != nil {
 		return nil, err
 	}
@@ -265,6 +275,9 @@ func (s *Store) rangeAt(r *pb.RangeRequest, cur int64) (*pb.RangeResponse, error
 	var kvs []*mvccpb.KeyValue
 	count := int64(0)
 	s.rangeKeys(r.Key, normEnd(r.RangeEnd), func(k *keyEntry) bool {
+		if !total && !r.CountOnly && limit > 0 && int64(len(kvs)) > limit {
+			return false
+		}
 		v := k.at(rev)
 		if v == nil || !v.live() {
 			return true
