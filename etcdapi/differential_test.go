@@ -102,7 +102,10 @@ func (s *side) event(ev *clientv3.Event) string {
 type op func(ctx context.Context, s *side) string
 
 type gen struct {
-	r          *rand.Rand
+	r *rand.Rand
+	// s picks which gets are RangeStreams, from its own sequence so that
+	// the rest of a seed's sequence is what it was before streams.
+	s          *rand.Rand
 	ref        *side // the side whose results steer generation (etcd)
 	compactOrd int
 	lastMod    map[string]int
@@ -237,6 +240,9 @@ func (g *gen) getOpts() (string, []clientv3.OpOption, func(s *side) []clientv3.O
 func (g *gen) get() (string, op) {
 	desc, _, optsFor := g.getOpts()
 	desc, k, _ := strings.Cut(desc, "\x00")
+	if g.s != nil && g.s.Intn(3) == 0 {
+		return "stream " + desc, func(ctx context.Context, s *side) string { return renderStream(ctx, s, k, optsFor(s)...) }
+	}
 	return desc, func(ctx context.Context, s *side) string {
 		r, err := s.c.Get(ctx, k, optsFor(s)...)
 		return render(s, err, func() string {
@@ -428,7 +434,7 @@ func runDifferential(t *testing.T, seed int64, steps int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	sides := []*side{newSide(t, "etcd", refCli), newSide(t, "paddock", p.cli)}
-	g := &gen{r: rand.New(rand.NewSource(seed)), ref: sides[0]}
+	g := &gen{r: rand.New(rand.NewSource(seed)), s: rand.New(rand.NewSource(seed + 1000)), ref: sides[0]}
 	// A watch over everything, open from the start, on each side.
 	var wchs []clientv3.WatchChan
 	for _, s := range sides {
@@ -476,4 +482,177 @@ func runDifferential(t *testing.T, seed int64, steps int) {
 		t.Fatalf("resumed watch streams (from r%d) differ:\n etcd:\n%s\n paddock:\n%s", g.compactOrd, a, b)
 	}
 	t.Logf("seed %d: %d steps, %d revisions, compacted at r%d, %d watch events", seed, steps, len(sides[0].revs), g.compactOrd, len(evs[0]))
+}
+
+// renderStream runs a RangeStream and renders its chunks: how many kvs
+// each holds, which carry a header, and the merged result.
+func renderStream(ctx context.Context, s *side, key string, opts ...clientv3.OpOption) string {
+	ch, err := s.c.GetStream(ctx, key, opts...)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var b strings.Builder
+	var kvs []*mvccpb.KeyValue
+	for r := range ch {
+		if err := r.Err(); err != nil {
+			fmt.Fprintf(&b, " error: %v", err)
+			break
+		}
+		fmt.Fprintf(&b, " [%d", len(r.Kvs))
+		if r.Header != nil {
+			fmt.Fprintf(&b, " rev %s count %d more %v", s.norm(r.Header.Revision), r.Count, r.More)
+		} else if r.Count != 0 || r.More {
+			fmt.Fprintf(&b, " count %d more %v without header", r.Count, r.More)
+		}
+		b.WriteString("]")
+		kvs = append(kvs, r.Kvs...)
+	}
+	return "chunks" + b.String() + " kvs " + s.kvs(kvs)
+}
+
+// TestDifferentialRangeStream compares RangeStream chunk by chunk with a
+// real etcd over a keyspace big enough for several chunks, values large
+// enough for the chunk size to be held, a history and a compaction.
+func TestDifferentialRangeStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real etcd")
+	}
+	refURL := etcdref.Start(t)
+	refCli, err := clientv3.New(clientv3.Config{Endpoints: []string{refURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refCli.Close()
+	p := startPaddock(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sides := []*side{newSide(t, "etcd", refCli), newSide(t, "paddock", p.cli)}
+	write := func(f func(s *side) (int64, error)) {
+		for _, s := range sides {
+			rev, err := f(s)
+			if err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+			s.note(rev)
+		}
+	}
+	for i := range 200 {
+		v := strings.Repeat(strconv.Itoa(i%10), 100)
+		if i >= 100 {
+			v = strings.Repeat(v, 200) // 20,000 bytes
+		}
+		write(func(s *side) (int64, error) {
+			r, err := s.c.Put(ctx, fmt.Sprintf("/d/%03d", i), v)
+			if err != nil {
+				return 0, err
+			}
+			return r.Header.Revision, nil
+		})
+	}
+	compactOrd := len(sides[0].revs) - 1
+	for i := 0; i < 200; i += 9 {
+		write(func(s *side) (int64, error) {
+			r, err := s.c.Put(ctx, fmt.Sprintf("/d/%03d", i), fmt.Sprint("changed ", i))
+			if err != nil {
+				return 0, err
+			}
+			return r.Header.Revision, nil
+		})
+	}
+	midOrd := len(sides[0].revs) - 1
+	for i := 4; i < 200; i += 13 {
+		write(func(s *side) (int64, error) {
+			r, err := s.c.Delete(ctx, fmt.Sprintf("/d/%03d", i))
+			if err != nil {
+				return 0, err
+			}
+			return r.Header.Revision, nil
+		})
+	}
+	for _, s := range sides {
+		if _, err := s.c.Compact(ctx, s.rev(compactOrd)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(ord int) func(s *side) []clientv3.OpOption {
+		return func(s *side) []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithRev(s.rev(ord))} }
+	}
+	cases := []struct {
+		name string
+		key  string
+		opts []clientv3.OpOption
+		rev  func(s *side) []clientv3.OpOption
+	}{
+		{"prefix", "/d/", []clientv3.OpOption{clientv3.WithPrefix()}, nil},
+		{"limit 1", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithLimit(1)}, nil},
+		{"limit 10", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithLimit(10)}, nil},
+		{"limit 11", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithLimit(11)}, nil},
+		{"limit 150", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithLimit(150)}, nil},
+		{"limit -1", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithLimit(-1)}, nil},
+		{"keys only", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithKeysOnly()}, nil},
+		{"count only", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCountOnly()}, nil},
+		{"count only limit", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithLimit(3)}, nil},
+		{"revision", "/d/", []clientv3.OpOption{clientv3.WithPrefix()}, at(midOrd)},
+		{"compact revision", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithLimit(25)}, at(compactOrd)},
+		{"compacted revision", "/d/", []clientv3.OpOption{clientv3.WithPrefix()}, at(compactOrd - 1)},
+		{"future revision", "/d/", []clientv3.OpOption{clientv3.WithPrefix()}, at(len(sides[0].revs) + 5)},
+		{"from key", "/d/150", []clientv3.OpOption{clientv3.WithFromKey()}, nil},
+		{"range", "/d/020", []clientv3.OpOption{clientv3.WithRange("/d/120")}, nil},
+		{"key", "/d/007", nil, nil},
+		{"missing key", "/d/004", nil, nil},
+		{"empty", "/e/", []clientv3.OpOption{clientv3.WithPrefix()}, nil},
+		{"serializable", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithSerializable()}, nil},
+		{"sort by value, no order", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByValue, clientv3.SortNone)}, nil},
+		{"sort by mod descending", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortDescend)}, nil},
+		{"revision filter", "/d/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithMinModRev(2)}, nil},
+		{"empty key", "", nil, nil},
+	}
+	for _, tc := range cases {
+		var got []string
+		for _, s := range sides {
+			opts := tc.opts
+			if tc.rev != nil {
+				opts = append(append([]clientv3.OpOption(nil), opts...), tc.rev(s)...)
+			}
+			got = append(got, renderStream(ctx, s, tc.key, opts...))
+		}
+		if got[0] != got[1] {
+			t.Fatalf("stream %s:\n etcd:    %s\n paddock: %s", tc.name, firstDiff(got[0], got[1]), firstDiff(got[1], got[0]))
+		}
+		t.Logf("stream %s: %.200s", tc.name, got[0])
+		// The same request as a Range, with every sort (ties on values
+		// and versions over more than 12 keys).
+		for si, so := range [][]clientv3.OpOption{nil,
+			{clientv3.WithSort(clientv3.SortByValue, clientv3.SortAscend)},
+			{clientv3.WithSort(clientv3.SortByValue, clientv3.SortDescend)},
+			{clientv3.WithSort(clientv3.SortByVersion, clientv3.SortNone)},
+			{clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortDescend)},
+			{clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend)},
+		} {
+			got = got[:0]
+			for _, s := range sides {
+				opts := append(append([]clientv3.OpOption(nil), tc.opts...), so...)
+				if tc.rev != nil {
+					opts = append(opts, tc.rev(s)...)
+				}
+				r, err := s.c.Get(ctx, tc.key, opts...)
+				got = append(got, render(s, err, func() string {
+					return fmt.Sprintf("rev %s count %d more %v kvs %s", s.norm(r.Header.Revision), r.Count, r.More, s.kvs(r.Kvs))
+				}))
+			}
+			if got[0] != got[1] {
+				t.Fatalf("range %s (sort case %d):\n etcd:    %s\n paddock: %s", tc.name, si, firstDiff(got[0], got[1]), firstDiff(got[1], got[0]))
+			}
+		}
+	}
+}
+
+// firstDiff is a, from a little before where it first differs from b.
+func firstDiff(a, b string) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	from := max(0, i-150)
+	return fmt.Sprintf("...(%d bytes)%.400s", from, a[from:])
 }

@@ -349,10 +349,14 @@ func sortKVs(kvs []*mvccpb.KeyValue, r *pb.RangeRequest) {
 	default:
 		return
 	}
+	// Not stable, as etcd's sort: keys that tie come out in the order
+	// Go's pdqsort leaves them, from the same (key-ordered) input, so a
+	// range of more than 12 keys with equal sort values lists them as
+	// etcd does, not in key order.
 	if order == pb.RangeRequest_DESCEND {
-		sort.SliceStable(kvs, func(i, j int) bool { return less(kvs[j], kvs[i]) < 0 })
+		sort.Slice(kvs, func(i, j int) bool { return less(kvs[j], kvs[i]) < 0 })
 	} else {
-		sort.SliceStable(kvs, func(i, j int) bool { return less(kvs[i], kvs[j]) < 0 })
+		sort.Slice(kvs, func(i, j int) bool { return less(kvs[i], kvs[j]) < 0 })
 	}
 }
 
