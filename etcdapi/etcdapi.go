@@ -38,12 +38,15 @@ import (
 	"github.com/paddockhq/paddock/statemachine/etcdkv"
 )
 
-// Version is the etcd server version reported by Maintenance.Status. It
-// tells kube-apiserver which features it may use: RequestWatchProgress
-// needs >= 3.5.13 (implemented). 3.6.0 is claimed rather than 3.7.0
-// because 3.7's RangeStream is not implemented (it answers Unimplemented,
-// which apiserver's fallback handles either way).
-const Version = "3.6.0"
+// Version is the etcd server version reported by Maintenance.Status.
+// kube-apiserver (v1.37, k8s.io/apiserver storage/feature) reads it for
+// one decision only: RequestWatchProgress needs >= 3.5.13 (implemented).
+// RangeStream, the one RPC etcd 3.7 added (and the only 3.7 feature the
+// apiserver uses), is not gated on the version: with its EtcdRangeStream
+// gate on (the 1.37 default) the apiserver tries it and falls back to
+// paging for 10 minutes on Unimplemented. RangeStream is implemented as
+// etcd 3.7.0 serves it (rangestream.go), so 3.7.0 is claimed.
+const Version = "3.7.0"
 
 // MaxRequestBytes is etcd's default request size limit (1.5 MiB).
 const MaxRequestBytes = 1536 * 1024

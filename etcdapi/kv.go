@@ -126,7 +126,7 @@ func (a *API) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusRespon
 		RaftIndex:        rs.Committed,
 		RaftTerm:         rs.Term,
 		RaftAppliedIndex: rs.Applied,
-		StorageVersion:   "3.6.0",
+		StorageVersion:   Version, // a fresh etcd 3.7.0 reports 3.7.0 too
 	}
 	for _, m := range a.srv.Members() {
 		if m.ID == rs.ID {

@@ -1,6 +1,7 @@
 package k8sstorage
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -106,11 +107,22 @@ var storeTests = []conformance{
 	{name: "TransformationFailure", run: func(t *testing.T, e *env) {
 		storagetesting.RunTestTransformationFailure(e.ctx, t, withPrefixTransformer{e.store, e.transformer})
 	}},
-	{name: "List", gates: gate(features.EtcdRangeStream, false), opts: options{ownServer: true}, run: func(t *testing.T, e *env) {
+	{name: "List/rangeStream=false", gates: gate(features.EtcdRangeStream, false), opts: options{ownServer: true}, run: func(t *testing.T, e *env) {
 		storagetesting.RunTestList(e.ctx, t, e.store, e.compaction(), false, e.client.Kubernetes.(*storagetesting.KubernetesRecorder))
+		e.checkStreamed(t, false)
 	}},
-	{name: "ConsistentList", gates: gate(features.EtcdRangeStream, false), run: func(t *testing.T, e *env) {
+	{name: "List/rangeStream=true", gates: gate(features.EtcdRangeStream, true), opts: options{ownServer: true}, run: func(t *testing.T, e *env) {
+		storagetesting.RunTestList(e.ctx, t, e.store, e.compaction(), false, e.client.Kubernetes.(*storagetesting.KubernetesRecorder))
+		e.checkStreamed(t, true)
+	}},
+	{name: "ConsistentList/rangeStream=false", gates: gate(features.EtcdRangeStream, false), run: func(t *testing.T, e *env) {
 		storagetesting.RunTestConsistentList(e.ctx, t, e.store, e.increaseRV(), false, true, false)
+	}},
+	{name: "ConsistentList/rangeStream=true", gates: gate(features.EtcdRangeStream, true), run: func(t *testing.T, e *env) {
+		storagetesting.RunTestConsistentList(e.ctx, t, e.store, e.increaseRV(), false, true, false)
+	}},
+	{name: "GetListStreamMultiChunk", gates: gate(features.EtcdRangeStream, true), run: func(t *testing.T, e *env) {
+		runGetListStreamMultiChunk(t, e)
 	}},
 	{name: "CompactRevision", gates: gate(features.ListFromCacheSnapshot, true), opts: options{ownServer: true}, run: func(t *testing.T, e *env) {
 		storagetesting.RunTestCompactRevision(e.ctx, t, e.store, e.increaseRV(), e.compaction())
@@ -173,38 +185,31 @@ var watchTests = []conformance{
 	{name: "SendInitialEventsBackwardCompatibility", run: func(t *testing.T, e *env) {
 		storagetesting.RunSendInitialEventsBackwardCompatibility(e.ctx, t, e.store)
 	}},
-	{name: "WatchSemantics", gates: gate(features.EtcdRangeStream, false), run: func(t *testing.T, e *env) {
-		storagetesting.RunWatchSemantics(e.ctx, t, e.store)
-	}},
-	{name: "WatchSemanticsWithConcurrentDecode",
-		gates: map[featuregate.Feature]bool{features.EtcdRangeStream: false, features.ConcurrentWatchObjectDecode: true},
-		run:   func(t *testing.T, e *env) { storagetesting.RunWatchSemantics(e.ctx, t, e.store) }},
-	{name: "WatchSemanticInitialEventsExtended", gates: gate(features.EtcdRangeStream, false), run: func(t *testing.T, e *env) {
-		storagetesting.RunWatchSemanticInitialEventsExtended(e.ctx, t, e.store)
-	}},
-	{name: "WatchListMatchSingle", gates: gate(features.EtcdRangeStream, false), run: func(t *testing.T, e *env) {
-		storagetesting.RunWatchListMatchSingle(e.ctx, t, e.store)
-	}},
 	{name: "WatchErrorEventIsBlockingFurtherEvent", run: func(t *testing.T, e *env) {
 		storagetesting.RunWatchErrorIsBlockingFurtherEvents(e.ctx, t, withPrefixTransformer{e.store, e.transformer})
 	}},
 }
 
-// rangeStreamFallback runs the list and watch-sync paths with the
-// EtcdRangeStream gate on: the apiserver probes KV.RangeStream, which
-// Paddock answers with codes.Unimplemented, marks it unsupported and pages
-// instead (what a kube-apiserver with the gate on does on Paddock). Only
-// for Paddock: etcd 3.7 serves RangeStream.
-var rangeStreamFallback = []conformance{
-	{name: "List", gates: gate(features.EtcdRangeStream, true), opts: options{ownServer: true}, run: func(t *testing.T, e *env) {
-		storagetesting.RunTestList(e.ctx, t, e.store, e.compaction(), false, e.client.Kubernetes.(*storagetesting.KubernetesRecorder))
-	}},
-	{name: "ConsistentList", gates: gate(features.EtcdRangeStream, true), run: func(t *testing.T, e *env) {
-		storagetesting.RunTestConsistentList(e.ctx, t, e.store, e.increaseRV(), false, true, false)
-	}},
-	{name: "WatchSemantics", gates: gate(features.EtcdRangeStream, true), run: func(t *testing.T, e *env) {
-		storagetesting.RunWatchSemantics(e.ctx, t, e.store)
-	}},
+// The watch-list tests, with the watch's initial sync paged and streamed
+// (RangeStream=false/true), as watcher_test.go runs them.
+func init() {
+	for _, on := range []bool{false, true} {
+		mode := fmt.Sprintf("RangeStream=%v/", on)
+		watchTests = append(watchTests,
+			conformance{name: mode + "WatchSemantics", gates: gate(features.EtcdRangeStream, on), run: func(t *testing.T, e *env) {
+				storagetesting.RunWatchSemantics(e.ctx, t, e.store)
+			}},
+			conformance{name: mode + "WatchSemanticsWithConcurrentDecode",
+				gates: map[featuregate.Feature]bool{features.EtcdRangeStream: on, features.ConcurrentWatchObjectDecode: true},
+				run:   func(t *testing.T, e *env) { storagetesting.RunWatchSemantics(e.ctx, t, e.store) }},
+			conformance{name: mode + "WatchSemanticInitialEventsExtended", gates: gate(features.EtcdRangeStream, on), run: func(t *testing.T, e *env) {
+				storagetesting.RunWatchSemanticInitialEventsExtended(e.ctx, t, e.store)
+			}},
+			conformance{name: mode + "WatchListMatchSingle", gates: gate(features.EtcdRangeStream, on), run: func(t *testing.T, e *env) {
+				storagetesting.RunWatchListMatchSingle(e.ctx, t, e.store)
+			}},
+		)
+	}
 }
 
 func runAll(t *testing.T, tests []conformance) {
@@ -223,14 +228,3 @@ func TestStore(t *testing.T) { runAll(t, storeTests) }
 
 // TestWatch runs watcher_test.go's TestWatch Run* functions.
 func TestWatch(t *testing.T) { runAll(t, watchTests) }
-
-// TestRangeStreamFallback runs lists and watches with EtcdRangeStream on.
-func TestRangeStreamFallback(t *testing.T) {
-	if target() == "etcd" {
-		t.Skip("etcd 3.7 implements RangeStream; the fallback is Paddock's case")
-	}
-	for i := range rangeStreamFallback {
-		rangeStreamFallback[i].opts.probeRangeStream = true
-	}
-	runAll(t, rangeStreamFallback)
-}

@@ -311,9 +311,6 @@ type options struct {
 	// ensemble: it compacts, and the shared keyspace must keep its
 	// history for the tests that watch or list from revision 1.
 	ownServer bool
-	// probeRangeStream leaves the feature checker fresh on Paddock, so
-	// the first list probes KV.RangeStream (see setup).
-	probeRangeStream bool
 }
 
 // setup starts a server and builds the real etcd3 store on it, with
@@ -323,15 +320,6 @@ type options struct {
 func setup(t *testing.T, o options) *env {
 	t.Helper()
 	resetFeatureSupportChecker(t)
-	if target() != "etcd" && !o.probeRangeStream {
-		// Paddock answers KV.RangeStream (etcd 3.7) with Unimplemented. With
-		// the EtcdRangeStream gate on (the default), the store's first list
-		// probes it, marks it unsupported and pages from then on (it
-		// rechecks after 10 minutes). Start in that state, so the tests that
-		// count Range calls count the paging ones; TestRangeStreamFallback
-		// runs with the probe.
-		etcdfeature.DefaultFeatureSupportChecker.MarkUnsupported(storage.RangeStream)
-	}
 	if target() == "ensemble" && o.prefix == "" {
 		o.prefix = "t" + strconv.FormatInt(prefixSeq.Add(1), 10)
 	}
