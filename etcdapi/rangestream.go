@@ -38,7 +38,9 @@ const firstChunkLimit = 10
 //     was above twice that, never past what the request's limit leaves.
 //
 // Merging the chunks (clientv3.GetStreamToGetResponse) gives the Range
-// response of the same request, header aside.
+// response of the same request, except for one etcd quirk kept here: a
+// sort target other than key with no order passes the check, and each
+// chunk is then sorted by that target on its own.
 func (a *API) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServer) error {
 	if err := checkRangeStream(r); err != nil {
 		return err
