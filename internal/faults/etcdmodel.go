@@ -18,12 +18,16 @@ type EtcdInput struct {
 	// every key at revision AtRev (a read of the past), 'p' Put,
 	// 'c' Txn If(ModRevision(key) == ModRev) Then(Put) Else(Get) — the
 	// shape of kube-apiserver's create (ModRev 0) and update, 'd'
-	// DeleteRange of one key.
-	Kind   byte
-	Key    int
-	Value  int64 // written by 'p' and 'c'; unique per write
-	ModRev int64 // compared by 'c'
-	AtRev  int64 // read by 'h'
+	// DeleteRange of one key; the compactor's two steps, as
+	// kube-apiserver's (k8s.io/apiserver storage/etcd3 Compact): 'k' Txn
+	// If(Version(compact_rev_key) == Version) Then(Put(compact_rev_key,
+	// Value)) Else(Get(compact_rev_key)), and 'x' Compact(AtRev).
+	Kind    byte
+	Key     int
+	Value   int64 // written by 'p' and 'c' (unique per write) and 'k' (a revision)
+	ModRev  int64 // compared by 'c'
+	Version int64 // compared by 'k'
+	AtRev   int64 // read by 'h', compacted to by 'x'
 }
 
 // EtcdKV is a key as a response showed it.
@@ -40,12 +44,18 @@ type EtcdKV struct {
 // leader); only writes are recorded so, failed reads are dropped.
 type EtcdOutput struct {
 	Unknown   bool
-	Rev       int64 // header revision
-	Succeeded bool  // 'c'
+	Rev       int64 // header revision (none when Compacted)
+	Succeeded bool  // 'c', 'k'
 	Deleted   int64 // 'd'
+	// Compacted: 'h' or 'x' failed with ErrCompacted ("mvcc: required
+	// revision has been compacted").
+	Compacted bool
 	// KVs: 'g' and a failed 'c' (its Else Get) hold the one key; 'r'
 	// and 'h' hold every key.
 	KVs [EtcdKeys]EtcdKV
+	// CompactKey is compact_rev_key as a failed 'k' (its Else Get) shows
+	// it, Value being the revision stored.
+	CompactKey EtcdKV
 }
 
 // EtcdOp is one recorded operation.
@@ -77,6 +87,10 @@ type etcdState struct {
 	RevKnown bool
 	Pending  int64
 	Keys     [EtcdKeys]etcdKey
+	// CompactKey is compact_rev_key (written by 'k' only).
+	CompactKey etcdKey
+	// CompactRev is the store's compact revision (0: never compacted).
+	CompactRev int64
 	// Foreign: other keys change too (the lease workload), so the store's
 	// revision may grow between the model's operations; reads then only
 	// bound it from below.
@@ -90,6 +104,16 @@ type etcdState struct {
 // change bumps the revision); a read's header revision is the store's
 // revision, and its keys' values, versions and mod/create revisions are
 // the model's. Revisions need not be dense (Paddock's are zxids).
+//
+// Compaction: a Compact(R) succeeds iff R is above the store's compact
+// revision (etcd answers ErrCompacted for R <= it), R is at most the
+// store's revision, and it leaves the revision alone (Paddock and etcd
+// alike); R becomes the compact revision. A read of the past at R fails
+// with ErrCompacted iff R is below the compact revision: so a read below
+// a compaction that completed before it began must fail, and a read at
+// or above the compact revision must answer (its keys are checked
+// against the watch, EtcdWorkload.Check). The compactor's
+// compact_rev_key CAS is a Version compare on a key of its own.
 var EtcdModel = newEtcdModel(false)
 
 // EtcdModelForeign is EtcdModel when keys outside the model change too
@@ -185,7 +209,11 @@ func (k *etcdKey) matchKV(kv EtcdKV, h int64) bool {
 
 // put applies a put of v to key i at revision r (0: unseen).
 func (s *etcdState) put(i int, v int64, r int64) bool {
-	k := &s.Keys[i]
+	return s.putKey(&s.Keys[i], v, r)
+}
+
+// putKey applies a put of v to k (a key of s) at revision r (0: unseen).
+func (s *etcdState) putKey(k *etcdKey, v int64, r int64) bool {
 	var lo int64
 	if r == 0 {
 		lo = s.bumpUnknown()
@@ -230,6 +258,16 @@ func etcdStep(state, input, output any) []any {
 				n.Keys[in.Key] = etcdKey{}
 				res = append(res, n)
 			}
+		case 'k':
+			if s.CompactKey.Version == in.Version {
+				n.putKey(&n.CompactKey, in.Value, 0)
+				res = append(res, n)
+			}
+		case 'x':
+			if in.AtRev > s.CompactRev && (!s.RevKnown || in.AtRev <= s.Rev) {
+				n.CompactRev = in.AtRev
+				res = append(res, n)
+			}
 		}
 		return res
 	}
@@ -248,11 +286,35 @@ func etcdStep(state, input, output any) []any {
 			}
 		}
 	case 'h':
-		// A read of the past: its header is still the store's revision;
-		// its keys are checked against the watch at AtRev
-		// (EtcdWorkload.Check), not here.
-		if !s.learnRev(out.Rev) {
+		// A read of the past: it fails iff AtRev is compacted; else its
+		// header is still the store's revision, and its keys are checked
+		// against the watch at AtRev (EtcdWorkload.Check), not here.
+		if out.Compacted {
+			if in.AtRev >= s.CompactRev {
+				return nil
+			}
+		} else if in.AtRev < s.CompactRev || !s.learnRev(out.Rev) {
 			return nil
+		}
+	case 'k':
+		k := &s.CompactKey
+		if out.Succeeded {
+			if k.Version != in.Version || !s.putKey(k, in.Value, out.Rev) {
+				return nil
+			}
+		} else if k.Version == in.Version || !s.learnRev(out.Rev) || !k.matchKV(out.CompactKey, out.Rev) {
+			return nil
+		}
+	case 'x':
+		if out.Compacted {
+			if in.AtRev > s.CompactRev {
+				return nil
+			}
+		} else {
+			if in.AtRev <= s.CompactRev || in.AtRev > out.Rev || !s.learnRev(out.Rev) {
+				return nil
+			}
+			s.CompactRev = in.AtRev
 		}
 	case 'p':
 		if !s.put(in.Key, in.Value, out.Rev) {
@@ -313,9 +375,16 @@ func describeEtcd(input, output any) string {
 		op = fmt.Sprintf("txn k%d mod==%d ? put %d", in.Key, in.ModRev, in.Value)
 	case 'd':
 		op = fmt.Sprintf("delete k%d", in.Key)
+	case 'k':
+		op = fmt.Sprintf("txn compact_rev_key version==%d ? put %d", in.Version, in.Value)
+	case 'x':
+		op = fmt.Sprintf("compact %d", in.AtRev)
 	}
 	if out.Unknown {
 		return op + " -> ?"
+	}
+	if out.Compacted {
+		return op + " -> compacted"
 	}
 	res := fmt.Sprintf(" -> rev %d", out.Rev)
 	switch in.Kind {
@@ -326,6 +395,11 @@ func describeEtcd(input, output any) string {
 		}
 	case 'd':
 		res += fmt.Sprintf(" deleted=%d", out.Deleted)
+	case 'k':
+		res += fmt.Sprintf(" ok=%v", out.Succeeded)
+		if !out.Succeeded {
+			res += " " + describeKV(out.CompactKey)
+		}
 	case 'g':
 		res += " " + describeKV(out.KVs[in.Key])
 	case 'r', 'h':
@@ -362,6 +436,12 @@ func describeEtcdState(state any) string {
 			mod = fmt.Sprintf(">%d", k.ModLo)
 		}
 		parts = append(parts, fmt.Sprintf("k%d=%d v%d mod %s", i, k.Value, k.Version, mod))
+	}
+	if k := s.CompactKey; k.Exists {
+		parts = append(parts, fmt.Sprintf("compact_rev_key=%d v%d", k.Value, k.Version))
+	}
+	if s.CompactRev != 0 {
+		parts = append(parts, fmt.Sprintf("compacted at %d", s.CompactRev))
 	}
 	return "rev " + rev + ": " + strings.Join(parts, ", ")
 }

@@ -2,7 +2,9 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sort"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -43,7 +46,26 @@ type EtcdWorkloadOptions struct {
 	// history is then checked with EtcdModelForeign (the lease keys move
 	// the revision too).
 	Leases bool
+	// Compact, if not zero, runs two compactors (two kube-apiservers'
+	// worth), each every Compact, shaped as kube-apiserver's
+	// (k8s.io/apiserver storage/etcd3 compact.go): a Txn CAS on the
+	// Version of compact_rev_key that puts the revision the previous
+	// round saw, then, if the CAS won, Compact at that revision — one
+	// interval behind the head. The revision is capped at the lowest
+	// revision every watcher has reached, so the watchers' streams stay
+	// complete (they are the reference the history is checked against).
+	// Probes then start short watches on single members from revisions
+	// around the compact revision (see checkProbes).
+	Compact time.Duration
 }
+
+// compactRevKey is where the compactors keep their CAS, outside the
+// watched prefix as kube-apiserver's is outside /registry.
+const compactRevKey = "compact_rev_key"
+
+// leaseTolerance is how much earlier than the bound a lease may be seen
+// gone (see checkLeaseSafety).
+const leaseTolerance = 50 * time.Millisecond
 
 // EtcdWorkload runs etcd KV clients doing Put, Get, Range, Txn (CAS on
 // mod_revision, as kube-apiserver's updates) and DeleteRange on a few
@@ -56,16 +78,57 @@ type EtcdWorkload struct {
 
 	mu       sync.Mutex
 	ops      []EtcdOp
-	leases   []leaseRecord
+	leases   []*leaseRecord
 	watchers []*etcdWatcher
 	clients  []*clientv3.Client
 	counts   map[string]int
+	probes   []*watchProbe
+	problems []string
+	// leaseKeyGone is, per lease key, when a watcher first saw its
+	// DELETE (clock time) and which.
+	leaseKeyGone map[string]leaseGone
+	// lastCompact is the highest revision a Compact succeeded at;
+	// lastRev the highest header revision a client got (for the
+	// probes' choice of start revisions).
+	lastCompact, lastRev int64
 }
 
-// leaseRecord is one granted lease and the key put with it.
+// leaseRecord is one granted lease and the key put with it. Times are
+// the workload's clock; only the lease's own client writes it, and it is
+// read after Run returned.
 type leaseRecord struct {
 	id  clientv3.LeaseID
 	key string
+	ttl int64 // granted, seconds
+	// renewals are the send times of the grant and of every keep-alive
+	// that succeeded, in order.
+	renewals []int64
+	// revoked is when a revoke was sent (0: never).
+	revoked int64
+	// gone are the client's own observations that the lease had ended.
+	gone []leaseGone
+}
+
+// leaseGone is an observation, at time at, that a lease had ended.
+type leaseGone struct {
+	at  int64
+	how string
+}
+
+// watchProbe is one short watch on one member from a revision near the
+// compact revision.
+type watchProbe struct {
+	member int
+	from   int64
+	start  int64 // when the watch was asked for
+	// created is the header revision of the Created response (0: none
+	// came).
+	created int64
+	// compacted is the CompactRevision of a compacted cancel (0: none).
+	compacted int64
+	end       int64
+	err       string
+	resps     []watchResp
 }
 
 // etcdWatcher is one member's watch stream as its client saw it.
@@ -101,7 +164,7 @@ func NewEtcdWorkload(o EtcdWorkloadOptions) *EtcdWorkload {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	return &EtcdWorkload{opts: o, clock: NewClock(), counts: map[string]int{}}
+	return &EtcdWorkload{opts: o, clock: NewClock(), counts: map[string]int{}, leaseKeyGone: map[string]leaseGone{}}
 }
 
 func (w *EtcdWorkload) key(i int) string { return w.opts.Prefix + "k" + strconv.Itoa(i) }
@@ -155,8 +218,225 @@ func (w *EtcdWorkload) Run(ctx context.Context) error {
 			w.leaser(ctx, c, i)
 		}()
 	}
+	if w.opts.Compact > 0 {
+		for i := range 2 {
+			c, err := w.newClient(w.opts.Endpoints)
+			if err != nil {
+				return err
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.compactor(ctx, c, 100+i)
+			}()
+		}
+		var probes []*clientv3.Client
+		for _, ep := range w.opts.Endpoints {
+			c, err := w.newClient([]string{ep})
+			if err != nil {
+				return err
+			}
+			probes = append(probes, c)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.prober(ctx, probes)
+		}()
+	}
 	wg.Wait()
 	return nil
+}
+
+// seen records a header revision a client got.
+func (w *EtcdWorkload) seen(rev int64) {
+	w.mu.Lock()
+	w.lastRev = max(w.lastRev, rev)
+	w.mu.Unlock()
+}
+
+// watchFloor is the lowest revision every watcher has reached: a
+// compaction up to it leaves every watcher able to resume.
+func (w *EtcdWorkload) watchFloor() int64 {
+	w.mu.Lock()
+	ws := w.watchers
+	w.mu.Unlock()
+	floor := int64(-1)
+	for _, ew := range ws {
+		ew.mu.Lock()
+		if floor < 0 || ew.lastRev < floor {
+			floor = ew.lastRev
+		}
+		ew.mu.Unlock()
+	}
+	return max(floor, 0)
+}
+
+// compactor compacts as kube-apiserver's compactor does (storage/etcd3
+// Compact and its loop): every interval, a Txn CAS on compact_rev_key's
+// Version puts the revision the previous round saw; if it wins (and that
+// revision is not 0), Compact at it; the next round's revision is this
+// round's header revision. A lost CAS (another compactor won) takes the
+// key's version; a failed Txn keeps the version and the revision. The
+// revision is capped at watchFloor (see EtcdWorkloadOptions.Compact).
+func (w *EtcdWorkload) compactor(ctx context.Context, c *clientv3.Client, id int) {
+	var version, rev int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(w.opts.Compact):
+		}
+		target := min(rev, w.watchFloor())
+		in := EtcdInput{Kind: 'k', Version: version, Value: target}
+		op := EtcdOp{Client: id, In: in, Call: w.clock.Now()}
+		octx, cancel := context.WithTimeout(ctx, w.opts.OpTimeout)
+		r, err := c.Txn(octx).If(clientv3.Compare(clientv3.Version(compactRevKey), "=", version)).
+			Then(clientv3.OpPut(compactRevKey, strconv.FormatInt(target, 10))).Else(clientv3.OpGet(compactRevKey)).Commit()
+		cancel()
+		op.Return = w.clock.Now()
+		if err != nil {
+			op.Out, op.Return = EtcdOutput{Unknown: true}, unknownReturn
+			w.record(op, "compact txn unknown")
+			continue
+		}
+		op.Out = EtcdOutput{Rev: r.Header.Revision, Succeeded: r.Succeeded}
+		if !r.Succeeded {
+			if len(r.Responses) == 1 {
+				if kvs := r.Responses[0].GetResponseRange().GetKvs(); len(kvs) == 1 {
+					op.Out.CompactKey = kvOf(kvs[0])
+				}
+			}
+			w.record(op, "compact txn lost")
+			version, rev = op.Out.CompactKey.Version, r.Header.Revision
+			w.seen(rev)
+			continue
+		}
+		w.record(op, "compact txn won")
+		version++
+		rev = r.Header.Revision
+		w.seen(rev)
+		if target == 0 {
+			continue
+		}
+		in = EtcdInput{Kind: 'x', AtRev: target}
+		op = EtcdOp{Client: id, In: in, Call: w.clock.Now()}
+		octx, cancel = context.WithTimeout(ctx, w.opts.OpTimeout)
+		cr, err := c.Compact(octx, target)
+		cancel()
+		op.Return = w.clock.Now()
+		switch {
+		case err == nil:
+			op.Out = EtcdOutput{Rev: cr.Header.Revision}
+			w.record(op, "compact ok")
+			w.mu.Lock()
+			w.lastCompact = max(w.lastCompact, target)
+			w.mu.Unlock()
+		case errors.Is(err, rpctypes.ErrCompacted):
+			op.Out = EtcdOutput{Compacted: true}
+			w.record(op, "compact compacted")
+		case errors.Is(err, rpctypes.ErrFutureRev):
+			w.problem(fmt.Sprintf("compact %d: %v, but a client had seen that revision", target, err))
+		default:
+			op.Out, op.Return = EtcdOutput{Unknown: true}, unknownReturn
+			w.record(op, "compact unknown")
+		}
+	}
+}
+
+// record adds an operation to the history and counts it.
+func (w *EtcdWorkload) record(op EtcdOp, what string) {
+	w.mu.Lock()
+	w.ops = append(w.ops, op)
+	w.counts[what]++
+	w.mu.Unlock()
+}
+
+func (w *EtcdWorkload) problem(p string) {
+	w.mu.Lock()
+	w.problems = append(w.problems, p)
+	w.mu.Unlock()
+}
+
+// prober starts one short watch after another, each on one member (a
+// client with that member alone, in turn), from a revision around the
+// compact revision: just below it, at it, just above it, or anywhere
+// from a little below it to the newest revision seen.
+func (w *EtcdWorkload) prober(ctx context.Context, cs []*clientv3.Client) {
+	rng := rand.New(rand.NewPCG(w.opts.Seed, 0x9e0be))
+	for i := 0; ctx.Err() == nil; i++ {
+		w.mu.Lock()
+		compact, last := w.lastCompact, w.lastRev
+		w.mu.Unlock()
+		if last == 0 {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		var from int64
+		switch x := rng.IntN(10); {
+		case x < 3 && compact > 1:
+			from = compact - 1
+		case x < 5 && compact > 0:
+			from = compact
+		case x < 6 && compact > 0:
+			from = compact + 1
+		default:
+			lo := max(compact-50, 1)
+			from = lo + rng.Int64N(max(last-lo, 0)+1)
+		}
+		m := i % len(cs)
+		p := w.probe(ctx, cs[m], m+1, from)
+		w.mu.Lock()
+		w.probes = append(w.probes, p)
+		w.mu.Unlock()
+		time.Sleep(time.Duration(50+rng.IntN(100)) * time.Millisecond)
+	}
+}
+
+// probe watches the prefix on one member from revision from for up to
+// 300 ms after it is created (1 s in all).
+func (w *EtcdWorkload) probe(ctx context.Context, c *clientv3.Client, member int, from int64) *watchProbe {
+	p := &watchProbe{member: member, from: from, start: w.clock.Now()}
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var until <-chan time.Time
+	wch := c.Watch(clientv3.WithRequireLeader(wctx), w.opts.Prefix, clientv3.WithPrefix(), clientv3.WithRev(from),
+		clientv3.WithPrevKV(), clientv3.WithCreatedNotify())
+loop:
+	for {
+		select {
+		case <-until:
+			break loop
+		case resp, ok := <-wch:
+			if !ok {
+				if p.err == "" && p.compacted == 0 {
+					p.err = "watch closed"
+					if err := wctx.Err(); err != nil {
+						p.err = err.Error()
+					}
+				}
+				break loop
+			}
+			if resp.CompactRevision != 0 {
+				p.compacted = resp.CompactRevision
+				break loop
+			}
+			if err := resp.Err(); err != nil {
+				p.err = err.Error()
+				break loop
+			}
+			if resp.Created {
+				p.created = max(resp.Header.Revision, 1)
+				until = time.After(300 * time.Millisecond)
+				continue
+			}
+			if r, ok := w.watchResp(resp); ok {
+				p.resps = append(p.resps, r)
+			}
+		}
+	}
+	p.end = w.clock.Now()
+	return p
 }
 
 // StartWatchers starts one watcher per member; they run until ctx is
@@ -195,20 +475,16 @@ func (w *EtcdWorkload) watch(ctx context.Context, c *clientv3.Client, ew *etcdWa
 			if len(resp.Events) == 0 {
 				continue
 			}
-			r := watchResp{header: resp.Header.Revision}
+			now := w.clock.Now()
+			r, _ := w.watchResp(resp)
 			for _, ev := range resp.Events {
-				k, ok := w.keyIndex(ev.Kv.Key)
-				if !ok {
-					continue // the done marker
+				if k := string(ev.Kv.Key); ev.Type == mvccpb.DELETE && strings.HasPrefix(k, w.opts.Prefix+"lease/") {
+					w.mu.Lock()
+					if g, ok := w.leaseKeyGone[k]; !ok || now < g.at {
+						w.leaseKeyGone[k] = leaseGone{at: now, how: fmt.Sprintf("DELETE of its key seen by watcher %d", ew.member)}
+					}
+					w.mu.Unlock()
 				}
-				we := watchEvent{put: ev.Type == mvccpb.PUT, key: k, kv: kvOf(ev.Kv)}
-				if ev.Type == mvccpb.DELETE {
-					we.kv = EtcdKV{ModRev: ev.Kv.ModRevision}
-				}
-				if ev.PrevKv != nil {
-					we.prev, we.hasPrev = kvOf(ev.PrevKv), true
-				}
-				r.events = append(r.events, we)
 			}
 			ew.mu.Lock()
 			last := resp.Events[len(resp.Events)-1].Kv.ModRevision
@@ -223,6 +499,28 @@ func (w *EtcdWorkload) watch(ctx context.Context, c *clientv3.Client, ew *etcdWa
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+}
+
+// watchResp converts a watch response's events on the model's keys (the
+// lease keys and the done marker are left out); ok is false if none
+// was.
+func (w *EtcdWorkload) watchResp(resp clientv3.WatchResponse) (watchResp, bool) {
+	r := watchResp{header: resp.Header.Revision}
+	for _, ev := range resp.Events {
+		k, ok := w.keyIndex(ev.Kv.Key)
+		if !ok {
+			continue
+		}
+		we := watchEvent{put: ev.Type == mvccpb.PUT, key: k, kv: kvOf(ev.Kv)}
+		if ev.Type == mvccpb.DELETE {
+			we.kv = EtcdKV{ModRev: ev.Kv.ModRevision}
+		}
+		if ev.PrevKv != nil {
+			we.prev, we.hasPrev = kvOf(ev.PrevKv), true
+		}
+		r.events = append(r.events, we)
+	}
+	return r, len(r.events) > 0
 }
 
 func kvOf(kv *mvccpb.KeyValue) EtcdKV {
@@ -276,6 +574,13 @@ func (w *EtcdWorkload) client(ctx context.Context, id int, c *clientv3.Client) {
 			op.Out = out
 			w.ops = append(w.ops, op)
 			w.counts[kind+" ok"]++
+			w.lastRev = max(w.lastRev, out.Rev)
+		case in.Kind == 'h' && errors.Is(err, rpctypes.ErrCompacted):
+			// An outcome the model checks: AtRev was below the compact
+			// revision.
+			op.Out = EtcdOutput{Compacted: true}
+			w.ops = append(w.ops, op)
+			w.counts[kind+" compacted"]++
 		case in.Kind == 'g' || in.Kind == 'r' || in.Kind == 'h':
 			w.counts[kind+" failed"]++ // a failed read has no effect
 		// Every failed write is open: through a balancing client even
@@ -327,11 +632,16 @@ func leasers(on bool) int {
 }
 
 // leaser grants leases one after another. Each gets a key; it is then
-// kept alive for 0-2 s (a keep-alive every 500 ms), and revoked (a third)
-// or abandoned to expire.
+// kept alive for 0-2 s (a keep-alive every 500 ms, each followed, half
+// the time, by a TimeToLive and a Get of the key), and revoked (a third)
+// or abandoned to expire. It records when each grant and keep-alive that
+// succeeded was sent and every sign that the lease had ended (a
+// keep-alive answering "lease not found", TimeToLive -1, the key gone),
+// for checkLeaseSafety.
 func (w *EtcdWorkload) leaser(ctx context.Context, c *clientv3.Client, id int) {
 	rng := rand.New(rand.NewPCG(w.opts.Seed, 0x1ea5e+uint64(id)))
 	for n := 0; ctx.Err() == nil; n++ {
+		sent := w.clock.Now()
 		octx, cancel := context.WithTimeout(ctx, w.opts.OpTimeout)
 		g, err := c.Grant(octx, 2)
 		cancel()
@@ -340,27 +650,48 @@ func (w *EtcdWorkload) leaser(ctx context.Context, c *clientv3.Client, id int) {
 			time.Sleep(250 * time.Millisecond)
 			continue
 		}
-		rec := leaseRecord{id: g.ID, key: fmt.Sprintf("%slease/%d-%d", w.opts.Prefix, id, n)}
+		rec := &leaseRecord{id: g.ID, key: fmt.Sprintf("%slease/%d-%d", w.opts.Prefix, id, n), ttl: g.TTL, renewals: []int64{sent}}
 		w.mu.Lock()
 		w.leases = append(w.leases, rec)
 		w.counts["lease granted"]++
 		w.mu.Unlock()
+		gone := func(how string) {
+			rec.gone = append(rec.gone, leaseGone{at: w.clock.Now(), how: how})
+		}
 		octx, cancel = context.WithTimeout(ctx, w.opts.OpTimeout)
 		_, err = c.Put(octx, rec.key, "1", clientv3.WithLease(g.ID))
 		cancel()
-		if err != nil {
+		put := err == nil
+		if !put {
 			w.count("lease put failed")
 		}
 		until := time.Now().Add(time.Duration(rng.IntN(2000)) * time.Millisecond)
 		for time.Now().Before(until) && ctx.Err() == nil {
+			sent := w.clock.Now()
 			octx, cancel = context.WithTimeout(ctx, w.opts.OpTimeout)
-			if _, err := c.KeepAliveOnce(octx, g.ID); err != nil {
+			_, err := c.KeepAliveOnce(octx, g.ID)
+			switch {
+			case err == nil:
+				rec.renewals = append(rec.renewals, sent)
+			case errors.Is(err, rpctypes.ErrLeaseNotFound):
+				gone("a keep-alive answered lease not found")
+				w.count("lease keep-alive not found")
+			default:
 				w.count("lease keep-alive failed")
+			}
+			if rng.IntN(2) == 0 {
+				if ttl, err := c.TimeToLive(octx, g.ID); err == nil && ttl.TTL == -1 {
+					gone("TimeToLive answered -1")
+				}
+				if got, err := c.Get(octx, rec.key); put && err == nil && len(got.Kvs) == 0 {
+					gone("a Get no longer found its key")
+				}
 			}
 			cancel()
 			time.Sleep(500 * time.Millisecond)
 		}
 		if rng.IntN(3) == 0 {
+			rec.revoked = w.clock.Now()
 			octx, cancel = context.WithTimeout(ctx, w.opts.OpTimeout)
 			if _, err := c.Revoke(octx, g.ID); err != nil {
 				w.count("lease revoke failed")
@@ -368,6 +699,60 @@ func (w *EtcdWorkload) leaser(ctx context.Context, c *clientv3.Client, id int) {
 				w.count("lease revoked")
 			}
 			cancel()
+		}
+	}
+}
+
+// checkLeaseSafety checks that no lease ended early. etcd's guarantee is
+// that a lease lives at least its TTL past the last renewal the server
+// made (the grant, or a keep-alive it answered): the lessor sets the
+// expiry to renewal time + TTL, expires nothing before it, and a leader
+// change only extends it (a new leader restarts every lease's TTL).
+// Paddock promises the same (docs/ETCD.md, Leases). The client cannot
+// see the server's renewal time, but the server renews after the request
+// was sent, so the send time is a conservative stand-in: if the lease is
+// seen gone at T (a watcher receiving its key's DELETE, a keep-alive
+// answering "lease not found", TimeToLive -1, a Get missing its key, each
+// timed when the client had the answer — later than the expiry itself),
+// then T >= S + TTL - leaseTolerance, S being the send time of the last
+// grant or keep-alive sent before T that succeeded. Every process runs on
+// one machine and measures intervals with a monotonic clock, so the only
+// slack needed is clock-rate error and timer granularity (a few ms over
+// a 2 s TTL); leaseTolerance is 50 ms. Sightings after a revoke was sent
+// prove nothing and are skipped. A keep-alive sent after the lease was
+// seen gone must not succeed either (a lease never comes back).
+func (w *EtcdWorkload) checkLeaseSafety(r *EtcdReport) {
+	w.mu.Lock()
+	leases := append([]*leaseRecord(nil), w.leases...)
+	keyGone := maps.Clone(w.leaseKeyGone)
+	w.mu.Unlock()
+	for _, l := range leases {
+		gone := append([]leaseGone(nil), l.gone...)
+		if g, ok := keyGone[l.key]; ok {
+			gone = append(gone, g)
+		}
+		for _, g := range gone {
+			if l.revoked != 0 && g.at >= l.revoked {
+				continue
+			}
+			r.Counts["lease end seen"]++
+			var last int64 = -1
+			for _, s := range l.renewals {
+				if s < g.at {
+					last = s
+				} else {
+					r.Violations = append(r.Violations, fmt.Sprintf("lease %x: a keep-alive sent at %v succeeded after it was seen gone at %v (%s)",
+						l.id, time.Duration(s), time.Duration(g.at), g.how))
+				}
+			}
+			if last < 0 {
+				continue // seen gone before it was granted: cannot be (the grant answered), and the loop above said so
+			}
+			bound := last + int64(time.Duration(l.ttl)*time.Second) - int64(leaseTolerance)
+			if g.at < bound {
+				r.Violations = append(r.Violations, fmt.Sprintf("lease %x (TTL %ds): gone early, at %v (%s), %v after its last renewal was sent (at %v)",
+					l.id, l.ttl, time.Duration(g.at), g.how, time.Duration(g.at-last), time.Duration(last)))
+			}
 		}
 	}
 }
@@ -386,7 +771,7 @@ func (w *EtcdWorkload) count(what string) {
 // or have been revoked; the wait is generous (liveness, not speed).
 func (w *EtcdWorkload) CheckLeases(timeout time.Duration) []string {
 	w.mu.Lock()
-	leases := append([]leaseRecord(nil), w.leases...)
+	leases := append([]*leaseRecord(nil), w.leases...)
 	w.mu.Unlock()
 	deadline := time.Now().Add(timeout)
 	var problems []string
@@ -591,7 +976,14 @@ func (w *EtcdWorkload) Check(timeout time.Duration) *EtcdReport {
 	}
 	w.mu.Unlock()
 	r := &EtcdReport{Ops: len(ops), Counts: counts, foreign: w.opts.Leases}
+	r.Violations = append(r.Violations, w.problems...)
 	canonical := w.checkWatches(ops, r)
+	if canonical != nil {
+		w.checkProbes(ops, canonical, r)
+	}
+	if w.opts.Leases {
+		w.checkLeaseSafety(r)
+	}
 	ops = resolveUnknown(ops, canonical, r)
 	res, info := CheckEtcd(ops, w.opts.Leases, timeout)
 	switch res {
@@ -642,6 +1034,159 @@ func resolveUnknown(ops []EtcdOp, canonical map[int64]revEvents, r *EtcdReport) 
 		out = append(out, o)
 	}
 	return out
+}
+
+// checkProbes checks the short watches started around the compact
+// revision (prober) against the compactions and the watchers' (complete)
+// history:
+//   - a probe cancelled as compacted names a compact revision above its
+//     start revision, at which some compactor had asked to compact by
+//     then;
+//   - a probe that was not cancelled must not have been started below a
+//     compaction its member had applied: a compaction that answered ok
+//     precedes in the log every write issued after that answer, so a
+//     Created header at or above the revision of such a write means the
+//     member had applied it — the watch should have been cancelled;
+//   - the events a probe got are exactly the history's from its start
+//     revision on, revision by revision, in order (with prev_kv, except
+//     on the events at the start revision if it is a compact revision).
+func (w *EtcdWorkload) checkProbes(ops []EtcdOp, canonical map[int64]revEvents, r *EtcdReport) {
+	w.mu.Lock()
+	probes := append([]*watchProbe(nil), w.probes...)
+	w.mu.Unlock()
+	asked := map[int64]int64{} // compact revision -> earliest call
+	type compactDone struct{ rev, ret int64 }
+	var done []compactDone
+	type write struct{ call, rev int64 }
+	var writes []write
+	for _, o := range ops {
+		if o.Out.Unknown {
+			if o.In.Kind == 'x' {
+				if c, ok := asked[o.In.AtRev]; !ok || o.Call < c {
+					asked[o.In.AtRev] = o.Call
+				}
+			}
+			continue
+		}
+		switch o.In.Kind {
+		case 'x':
+			if c, ok := asked[o.In.AtRev]; !ok || o.Call < c {
+				asked[o.In.AtRev] = o.Call
+			}
+			if !o.Out.Compacted {
+				done = append(done, compactDone{o.In.AtRev, o.Return})
+			}
+		case 'p', 'k':
+			if o.Out.Succeeded || o.In.Kind == 'p' {
+				writes = append(writes, write{o.Call, o.Out.Rev})
+			}
+		case 'c':
+			if o.Out.Succeeded {
+				writes = append(writes, write{o.Call, o.Out.Rev})
+			}
+		case 'd':
+			if o.Out.Deleted > 0 {
+				writes = append(writes, write{o.Call, o.Out.Rev})
+			}
+		}
+	}
+	// after[i]: the lowest revision of a write issued after done[i]
+	// answered (0: none).
+	after := make([]int64, len(done))
+	for i, d := range done {
+		for _, wr := range writes {
+			if wr.call > d.ret && (after[i] == 0 || wr.rev < after[i]) {
+				after[i] = wr.rev
+			}
+		}
+	}
+	revs := make([]int64, 0, len(canonical))
+	for rev := range canonical {
+		revs = append(revs, rev)
+	}
+	sort.Slice(revs, func(i, j int) bool { return revs[i] < revs[j] })
+	bad := 0
+	violation := func(p *watchProbe, format string, args ...any) {
+		if bad < 20 {
+			r.Violations = append(r.Violations, fmt.Sprintf("probe on member %d from %d at %v: ", p.member, p.from, time.Duration(p.start))+fmt.Sprintf(format, args...))
+		}
+		bad++
+	}
+	for _, p := range probes {
+		switch {
+		case p.compacted != 0:
+			r.Counts["probe compacted"]++
+			if p.compacted <= p.from {
+				violation(p, "cancelled as compacted at %d", p.compacted)
+			}
+			if c, ok := asked[p.compacted]; !ok || c > p.end {
+				violation(p, "cancelled as compacted at %d, which no compactor had asked for", p.compacted)
+			}
+		case p.err != "":
+			r.Counts["probe failed: "+p.err]++
+		case p.created == 0:
+			r.Counts["probe not created"]++
+		default:
+			r.Counts["probe streamed"]++
+			for i, d := range done {
+				if d.rev > p.from && after[i] != 0 && after[i] <= p.created {
+					violation(p, "not cancelled, although the member (at revision %d when the watch was created) had applied the compaction at %d (answered at %v; revision %d was written after it)",
+						p.created, d.rev, time.Duration(d.ret), after[i])
+					break
+				}
+			}
+		}
+		// The events, against the history from p.from on.
+		i := sort.Search(len(revs), func(i int) bool { return revs[i] >= p.from })
+		var cur int64
+		var got revEvents
+		check := func() bool {
+			if got == nil {
+				return true
+			}
+			if i >= len(revs) || revs[i] != cur {
+				want := "nothing"
+				if i < len(revs) {
+					want = fmt.Sprintf("revision %d", revs[i])
+				}
+				violation(p, "got revision %d where the history has %s next", cur, want)
+				return false
+			}
+			want := canonical[cur]
+			if _, compactedHere := asked[cur]; cur == p.from && compactedHere && len(want) == len(got) {
+				// A watch from the compact revision itself gets that
+				// revision's events without prev_kv: the previous
+				// versions are compacted (etcd reads prev_kv at rev-1,
+				// which then fails; Paddock keeps, per key, only the
+				// newest version at or below the compact revision).
+				want = append(revEvents(nil), want...)
+				for k := range want {
+					if !got[k].hasPrev {
+						want[k].prev, want[k].hasPrev = EtcdKV{}, false
+					}
+				}
+			}
+			if !want.equal(got) {
+				violation(p, "revision %d: got %v, the history has %v", cur, got, canonical[cur])
+				return false
+			}
+			i++
+			return true
+		}
+		ok := true
+		for _, resp := range p.resps {
+			for _, ev := range resp.events {
+				if ok && ev.kv.ModRev != cur {
+					ok = check()
+					cur, got = ev.kv.ModRev, nil
+				}
+				got = append(got, ev)
+			}
+		}
+		if ok {
+			check()
+		}
+	}
 }
 
 // revEvents is what one revision did, as a watch showed it.
@@ -817,7 +1362,7 @@ func (w *EtcdWorkload) checkWatches(ops []EtcdOp, r *EtcdReport) map[int64]revEv
 	}
 	bad := 0
 	for _, o := range ops {
-		if o.Out.Unknown {
+		if o.Out.Unknown || o.Out.Compacted {
 			continue
 		}
 		var keys []int

@@ -18,18 +18,22 @@ var (
 	flagFaultMembers   = flag.Int("etcd.members", 0, "ensemble size (3 or 5; 0 = chosen by the seed)")
 	flagSerializable   = flag.Bool("etcd.serializable", false, "serializable reads (stale reads allowed): the check should fail")
 	flagLeases         = flag.String("etcd.leases", "even", "which schedules add the lease client: even (seeds), all, none")
+	flagCompact        = flag.Duration("etcd.compact", 500*time.Millisecond, "compactor interval (two compactors shaped as kube-apiserver's; 0 = no compaction)")
 )
 
 // TestEtcdSchedule runs -etcd.schedules randomized fault schedules
 // (internal/faults: kill -9, SIGSTOP, partitions, restarts) from
 // -etcd.seed on, against an ensemble serving the etcd API on every
 // member, with etcd clients doing Put/Get/Range/Txn/DeleteRange on three
-// keys and one watcher per member (and, per -etcd.leases, a client
-// granting, renewing, revoking and abandoning leases with keys); the
-// history is checked with porcupine
-// against a revision-aware model of etcd's KV, and the watch streams
-// against each other and the history (faults.EtcdWorkload.Check); every
-// lease must be gone, with its key, on every member at the end.
+// keys, one watcher per member, two compactors shaped as kube-apiserver's
+// with short watches probing around the compact revision (-etcd.compact)
+// and, per -etcd.leases, clients granting, renewing, revoking and
+// abandoning leases with keys; the history (compactions included) is
+// checked with porcupine against a revision-aware model of etcd's KV,
+// the watch streams and probes against each other and the history, and
+// no lease may end before its TTL past its last renewal
+// (faults.EtcdWorkload.Check); every lease must be gone, with its key, on
+// every member at the end.
 func TestEtcdSchedule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault schedules take a while")
@@ -47,6 +51,18 @@ func runEtcdSchedule(t *testing.T, seed uint64) {
 	if *flagFaultMembers != 0 {
 		reproduce += fmt.Sprintf(" -etcd.members=%d", *flagFaultMembers)
 	}
+	leases := *flagLeases == "all" || *flagLeases == "even" && seed%2 == 0
+	if leases {
+		reproduce += " -etcd.leases=all"
+	} else {
+		reproduce += " -etcd.leases=none"
+	}
+	if *flagCompact != 500*time.Millisecond {
+		reproduce += fmt.Sprintf(" -etcd.compact=%v", *flagCompact)
+	}
+	if *flagSerializable {
+		reproduce += " -etcd.serializable"
+	}
 	c := faults.StartT(t, faults.Options{Voters: sched.Members, Logf: t.Logf, EtcdAPI: true})
 	const recoverTimeout = 3 * time.Minute
 	if _, err := c.WaitLeader(recoverTimeout); err != nil {
@@ -57,10 +73,9 @@ func runEtcdSchedule(t *testing.T, seed uint64) {
 		waitPort(t, c.Member(id).EtcdAddr)
 		endpoints = append(endpoints, "http://"+c.Member(id).EtcdAddr)
 	}
-	leases := *flagLeases == "all" || *flagLeases == "even" && seed%2 == 0
 	t.Logf("lease client: %v", leases)
 	w := faults.NewEtcdWorkload(faults.EtcdWorkloadOptions{Endpoints: endpoints, Prefix: "/faults/", Seed: seed, Logf: t.Logf,
-		Serializable: *flagSerializable, Leases: leases})
+		Serializable: *flagSerializable, Leases: leases, Compact: *flagCompact})
 	defer w.Close()
 	wctx, wcancel := context.WithCancel(context.Background())
 	defer wcancel()
