@@ -279,7 +279,10 @@ func (w *EtcdWorkload) watchFloor() int64 {
 // round's header revision. A lost CAS (another compactor won) takes the
 // key's version; a failed Txn keeps the version and the revision. The
 // revision is capped at watchFloor (see EtcdWorkloadOptions.Compact).
+// One round in four also compacts, first, at the newest revision already
+// compacted (a stale compactor), which must answer ErrCompacted.
 func (w *EtcdWorkload) compactor(ctx context.Context, c *clientv3.Client, id int) {
+	rng := rand.New(rand.NewPCG(w.opts.Seed, 0xc0ac7+uint64(id)))
 	var version, rev int64
 	for {
 		select {
@@ -319,28 +322,42 @@ func (w *EtcdWorkload) compactor(ctx context.Context, c *clientv3.Client, id int
 		if target == 0 {
 			continue
 		}
-		in = EtcdInput{Kind: 'x', AtRev: target}
-		op = EtcdOp{Client: id, In: in, Call: w.clock.Now()}
-		octx, cancel = context.WithTimeout(ctx, w.opts.OpTimeout)
-		cr, err := c.Compact(octx, target)
-		cancel()
-		op.Return = w.clock.Now()
-		switch {
-		case err == nil:
-			op.Out = EtcdOutput{Rev: cr.Header.Revision}
-			w.record(op, "compact ok")
-			w.mu.Lock()
-			w.lastCompact = max(w.lastCompact, target)
-			w.mu.Unlock()
-		case errors.Is(err, rpctypes.ErrCompacted):
-			op.Out = EtcdOutput{Compacted: true}
-			w.record(op, "compact compacted")
-		case errors.Is(err, rpctypes.ErrFutureRev):
-			w.problem(fmt.Sprintf("compact %d: %v, but a client had seen that revision", target, err))
-		default:
-			op.Out, op.Return = EtcdOutput{Unknown: true}, unknownReturn
-			w.record(op, "compact unknown")
+		w.mu.Lock()
+		stale := w.lastCompact
+		w.mu.Unlock()
+		if stale > 0 && rng.IntN(4) == 0 {
+			// A stale compactor (an apiserver with an old revision):
+			// Compact at the newest revision known compacted, which
+			// must fail with ErrCompacted.
+			w.compact(ctx, c, id, stale)
 		}
+		w.compact(ctx, c, id, target)
+	}
+}
+
+// compact issues Compact(target) and records it ('x').
+func (w *EtcdWorkload) compact(ctx context.Context, c *clientv3.Client, id int, target int64) {
+	in := EtcdInput{Kind: 'x', AtRev: target}
+	op := EtcdOp{Client: id, In: in, Call: w.clock.Now()}
+	octx, cancel := context.WithTimeout(ctx, w.opts.OpTimeout)
+	cr, err := c.Compact(octx, target)
+	cancel()
+	op.Return = w.clock.Now()
+	switch {
+	case err == nil:
+		op.Out = EtcdOutput{Rev: cr.Header.Revision}
+		w.record(op, "compact ok")
+		w.mu.Lock()
+		w.lastCompact = max(w.lastCompact, target)
+		w.mu.Unlock()
+	case errors.Is(err, rpctypes.ErrCompacted):
+		op.Out = EtcdOutput{Compacted: true}
+		w.record(op, "compact compacted")
+	case errors.Is(err, rpctypes.ErrFutureRev):
+		w.problem(fmt.Sprintf("compact %d: %v, but a client had seen that revision", target, err))
+	default:
+		op.Out, op.Return = EtcdOutput{Unknown: true}, unknownReturn
+		w.record(op, "compact unknown")
 	}
 }
 
@@ -535,7 +552,8 @@ func (w *EtcdWorkload) client(ctx context.Context, id int, c *clientv3.Client) {
 	// absent), what its CAS compares against.
 	var modSeen [EtcdKeys]int64
 	// revsSeen are header revisions this client got, for reads of the
-	// past ('h').
+	// past ('h'); half of those go to the edge of the newest compaction
+	// instead.
 	var revsSeen []int64
 	for ctx.Err() == nil {
 		key := rng.IntN(EtcdKeys)
@@ -548,6 +566,14 @@ func (w *EtcdWorkload) client(ctx context.Context, id int, c *clientv3.Client) {
 		case x < 40 && len(revsSeen) > 0:
 			in.Kind = 'h'
 			in.AtRev = revsSeen[rng.IntN(len(revsSeen))]
+			w.mu.Lock()
+			compact := w.lastCompact
+			w.mu.Unlock()
+			if compact > 1 && rng.IntN(2) == 0 {
+				// Right at the compaction's edge: just below the
+				// newest compact revision known, or at it.
+				in.AtRev = compact - int64(rng.IntN(2))
+			}
 		case x < 40:
 			in.Kind = 'r'
 		case x < 60:
