@@ -231,6 +231,11 @@ func (a *API) submit(ctx context.Context, op proto.OpCode, req gproto.Message) (
 	if err != nil {
 		return etcdkv.Result{}, status.Error(codes.InvalidArgument, err.Error())
 	}
+	return a.submitBody(ctx, op, body)
+}
+
+// submitBody is submit with the entry's body already encoded.
+func (a *API) submitBody(ctx context.Context, op proto.OpCode, body []byte) (etcdkv.Result, error) {
 	if len(body) > MaxRequestBytes {
 		return etcdkv.Result{}, rpctypes.ErrGRPCRequestTooLarge
 	}
@@ -285,10 +290,10 @@ func (o observer) Applied(index uint64, e *statemachine.Entry, res *statemachine
 	}
 	now := time.Now()
 	if r.Granted != nil {
-		o.a.leases.grant(r.Granted.ID, r.Granted.TTL, now)
+		o.a.leases.grant(*r.Granted, now)
 	}
 	if r.KeptAlive != 0 {
-		o.a.leases.renew(r.KeptAlive, now)
+		o.a.leases.renew(r.KeptAlive, res.Zxid, now)
 	}
 	if r.Revoked != 0 {
 		o.a.leases.remove(r.Revoked)

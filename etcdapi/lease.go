@@ -25,12 +25,23 @@ import (
 // expires early because of a leader change. Keep-alives are log entries
 // (one per renewal), which is what lets any member take them and lets the
 // next leader know about them.
+//
+// An expiry entry names the last renewal the leader had applied when it
+// decided (etcdkv.ExpireBody): a keep-alive can be in the log ahead of the
+// expiry yet not applied when the leader looked, and it answers the
+// client with the full TTL; the expiry that follows it is then stale and
+// changes nothing (etcd's lessor gets the same by making a renewal of an
+// expired lease wait for the revocation and fail).
 
 type trackedLease struct {
 	ttl      int64
+	renewed  int64 // zxid of the last renewal applied (Lease.Renewed)
 	deadline time.Time
 	proposed time.Time // when an expiry was last proposed
 }
+
+// expiry is a lease found expired and the renewal it was last renewed by.
+type expiry struct{ id, renewed int64 }
 
 type leaseTracker struct {
 	mu     sync.Mutex
@@ -44,20 +55,22 @@ func (t *leaseTracker) reset(st *etcdkv.Store, now time.Time) {
 	defer t.mu.Unlock()
 	t.leases = map[int64]*trackedLease{}
 	for _, l := range st.Leases() {
-		t.leases[l.ID] = &trackedLease{ttl: l.TTL, deadline: now.Add(time.Duration(l.TTL) * time.Second)}
+		t.leases[l.ID] = &trackedLease{ttl: l.TTL, renewed: l.Renewed, deadline: now.Add(time.Duration(l.TTL) * time.Second)}
 	}
 }
 
-func (t *leaseTracker) grant(id, ttl int64, now time.Time) {
+func (t *leaseTracker) grant(l etcdkv.LeaseInfo, now time.Time) {
 	t.mu.Lock()
-	t.leases[id] = &trackedLease{ttl: ttl, deadline: now.Add(time.Duration(ttl) * time.Second)}
+	t.leases[l.ID] = &trackedLease{ttl: l.TTL, renewed: l.Renewed, deadline: now.Add(time.Duration(l.TTL) * time.Second)}
 	t.mu.Unlock()
 }
 
-func (t *leaseTracker) renew(id int64, now time.Time) {
+// renew records a keep-alive of lease id applied at zxid.
+func (t *leaseTracker) renew(id, zxid int64, now time.Time) {
 	t.mu.Lock()
 	if l := t.leases[id]; l != nil {
 		l.deadline = now.Add(time.Duration(l.ttl) * time.Second)
+		l.renewed = zxid
 	}
 	t.mu.Unlock()
 }
@@ -79,17 +92,17 @@ func (t *leaseTracker) refreshAll(now time.Time) {
 
 // expired returns the leases past their deadline whose expiry was not
 // proposed in the last retry period, marking them proposed.
-func (t *leaseTracker) expired(now time.Time, retry time.Duration) []int64 {
+func (t *leaseTracker) expired(now time.Time, retry time.Duration) []expiry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []int64
+	var out []expiry
 	for id, l := range t.leases {
 		if now.After(l.deadline) && now.Sub(l.proposed) > retry {
 			l.proposed = now
-			out = append(out, id)
+			out = append(out, expiry{id, l.renewed})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
 }
 
@@ -127,14 +140,14 @@ func (a *API) leaseLoop() {
 				a.leases.refreshAll(now)
 				continue
 			}
-			for _, id := range a.leases.expired(now, 2*time.Second) {
-				a.log.Info("lease expired", "lease", id)
-				go func(id int64) {
-					_, err := a.submit(a.ctx, statemachine.OpEtcdLeaseExpire, &pb.LeaseRevokeRequest{ID: id})
+			for _, x := range a.leases.expired(now, 2*time.Second) {
+				a.log.Info("lease expired", "lease", x.id)
+				go func() {
+					_, err := a.submitBody(a.ctx, statemachine.OpEtcdLeaseExpire, etcdkv.ExpireBody(x.id, x.renewed))
 					if err != nil && a.ctx.Err() == nil {
-						a.log.Debug("lease expiry not applied", "lease", id, "err", err)
+						a.log.Debug("lease expiry not applied", "lease", x.id, "err", err)
 					}
-				}(id)
+				}()
 			}
 		}
 	}

@@ -2,6 +2,10 @@ package etcdapi
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,5 +82,57 @@ func TestLeases(t *testing.T) {
 	}
 	if _, err := c.Revoke(ctx, g.ID); !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		t.Fatalf("revoke twice: %v", err)
+	}
+}
+
+// TestLeaseKeepAliveAtExpiry renews many leases once each, at about the
+// moment the leader finds them expired. A keep-alive that succeeds must
+// keep its lease for a TTL from then (etcd's lessor makes a renewal of a
+// lease whose expiry is under way wait for it and fail): here the leader
+// may already have proposed the expiry when the keep-alive entry, ahead of
+// it in the log, applies — that expiry must then change nothing.
+func TestLeaseKeepAliveAtExpiry(t *testing.T) {
+	e := startPaddock(t, Config{})
+	ctx := ctxT(t)
+	const n = 1000
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var early []string
+	renewed := 0
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Staggered, so the deadlines fall at every phase of the
+			// leader's 100 ms expiry check.
+			time.Sleep(time.Duration(i) * time.Millisecond)
+			g, err := e.cli.Grant(ctx, 2)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			// The deadline is 2 s after the grant applied, just before
+			// its answer: renew from 100 ms before it to 20 ms after.
+			time.Sleep(2*time.Second - time.Duration(rand.IntN(120)-20)*time.Millisecond)
+			sent := time.Now()
+			if _, err := e.cli.KeepAliveOnce(ctx, g.ID); err != nil {
+				return // too late: it had expired
+			}
+			mu.Lock()
+			renewed++
+			mu.Unlock()
+			time.Sleep(time.Until(sent.Add(1500 * time.Millisecond)))
+			ttl, err := e.cli.TimeToLive(ctx, g.ID)
+			if err != nil || ttl.TTL == -1 {
+				mu.Lock()
+				early = append(early, fmt.Sprintf("lease %x: renewed at %v, gone 1.5 s later (%v)", g.ID, sent.Format("15:04:05.000"), err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d of %d leases renewed at their deadline", renewed, n)
+	if len(early) > 0 {
+		t.Fatalf("%d leases expired within their TTL after a keep-alive succeeded:\n%s", len(early), strings.Join(early, "\n"))
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	gproto "google.golang.org/protobuf/proto"
+
+	"github.com/paddockhq/paddock/statemachine/etcdkv"
 )
 
 func TestEtcdEntriesAndSnapshot(t *testing.T) {
@@ -57,5 +59,41 @@ func TestSnapshotV1StillReads(t *testing.T) {
 	}
 	if r.Etcd() == nil || r.Etcd().Rev() != 1 || len(r.SortedPaths()) != len(s.SortedPaths()) {
 		t.Fatal("v1 snapshot not restored")
+	}
+}
+
+// A version 2 snapshot (leases without their last renewal) still loads:
+// the renewal reads as 0, so any expiry applies to such a lease until it
+// is renewed again.
+func TestSnapshotV2StillReads(t *testing.T) {
+	s := New(Options{})
+	b, _ := gproto.Marshal(&pb.LeaseGrantRequest{ID: 7, TTL: 5})
+	if res := s.Apply(5, &Entry{Op: OpEtcdLeaseGrant, Body: b}); res.Etcd == nil || res.Etcd.Err != nil {
+		t.Fatalf("grant: %+v", res.Etcd)
+	}
+	var buf bytes.Buffer
+	if err := s.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	v3 := buf.Bytes()
+	// The lease is last in the etcd section: id, ttl, renewed (longs),
+	// just before "PDND". Version 2 had no renewed.
+	end := len(v3) - 4
+	v2 := append([]byte(nil), v3[:end-8]...)
+	v2 = append(v2, v3[end:]...)
+	binary.BigEndian.PutUint32(v2[4:8], 2)
+	r := New(Options{})
+	if err := r.Restore(bytes.NewReader(v2)); err != nil {
+		t.Fatal(err)
+	}
+	ls := r.Etcd().Leases()
+	if len(ls) != 1 || ls[0].ID != 7 || ls[0].TTL != 5 || ls[0].Renewed != 0 {
+		t.Fatalf("v2 leases: %+v", ls)
+	}
+	if got := s.Etcd().Leases(); len(got) != 1 || got[0].Renewed != 5 {
+		t.Fatalf("v3 leases: %+v", got)
+	}
+	if res := r.Apply(6, &Entry{Op: OpEtcdLeaseExpire, Body: etcdkv.ExpireBody(7, 0)}); res.Etcd.Revoked != 7 {
+		t.Fatalf("expiry after a v2 restore: %+v", res.Etcd)
 	}
 }

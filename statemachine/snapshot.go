@@ -17,16 +17,17 @@ import (
 //	"PDST" int version=1 long lastZxid
 //	int sessionCount { long id; int timeout; buffer passwd }
 //	long nodeCount { ustring path; buffer data; vector<ACL> acl; StatPersisted stat }  // pre-order, parents first
-//	"PDKV" etcd keyspace section (etcdkv.Store.Snapshot)               // version 2 only
+//	"PDKV" etcd keyspace section (etcdkv.Store.Snapshot)               // version 2 and later
 //	"PDND"
 //
-// Version 1 snapshots (no etcd section) are still read: their keyspace is
-// empty.
+// Version 3's etcd section has each lease's last renewal (etcdkv format
+// 2); version 2's lacks it (format 1). Version 1 snapshots (no etcd
+// section) are still read: their keyspace is empty.
 const (
 	snapMagic   = "PDST"
 	snapEtcd    = "PDKV"
 	snapEnd     = "PDND"
-	snapVersion = 2
+	snapVersion = 3
 )
 
 // Snapshot writes the whole state. Nodes are written parents first, children
@@ -110,7 +111,7 @@ func (s *State) restore(b []byte) error {
 	}
 	d := proto.NewDecoder(b[4:])
 	version := d.Int()
-	if version != 1 && version != snapVersion {
+	if version < 1 || version > snapVersion {
 		return fmt.Errorf("unsupported version %d", version)
 	}
 	s.etcd = etcdkv.New()
@@ -172,7 +173,11 @@ func (s *State) restore(b []byte) error {
 			return errors.New("missing etcd section")
 		}
 		d = proto.NewDecoder(m[4:])
-		if err := s.etcd.Restore(d); err != nil {
+		format := etcdkv.SnapshotFormat
+		if version == 2 {
+			format = 1
+		}
+		if err := s.etcd.Restore(d, format); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/encoding/protowire"
 	gproto "google.golang.org/protobuf/proto"
 )
 
@@ -38,11 +39,49 @@ type Result struct {
 	Changed bool
 	// Rev is the keyspace revision after the entry.
 	Rev int64
-	// Lease events, for the server's lease tracker.
+	// Lease events, for the server's lease tracker. Granted carries the
+	// grant's zxid as Renewed; KeptAlive is the lease a keep-alive
+	// renewed, at the entry's zxid.
 	Granted   *LeaseInfo
 	Revoked   int64
 	KeptAlive int64
 	Compacted bool
+}
+
+// ExpireBody is the body of an OpLeaseExpire entry: etcd's
+// LeaseRevokeRequest (field 1, the lease) and a field 2 of our own,
+// always present, with renewed — the zxid of the lease's last renewal
+// (Lease.Renewed) as the leader knew it when it found the lease expired.
+// If the lease was renewed after that (a keep-alive already in the log
+// ahead of the expiry, which the leader had not applied yet when it
+// decided), the expiry is stale and changes nothing: that keep-alive
+// succeeded, so the lease must live a TTL more. An expiry without field
+// 2 (written before it existed) is unconditional.
+func ExpireBody(id, renewed int64) []byte {
+	b, _ := gproto.Marshal(&pb.LeaseRevokeRequest{ID: id})
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(renewed))
+}
+
+// expireStamp returns field 2 of an expiry's body (see ExpireBody).
+func expireStamp(body []byte) (int64, bool) {
+	for len(body) > 0 {
+		num, typ, n := protowire.ConsumeTag(body)
+		if n < 0 {
+			return 0, false
+		}
+		body = body[n:]
+		if num == 2 && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(body)
+			return int64(v), n >= 0
+		}
+		n = protowire.ConsumeFieldValue(num, typ, body)
+		if n < 0 {
+			return 0, false
+		}
+		body = body[n:]
+	}
+	return 0, false
 }
 
 // Apply applies one etcd entry at zxid.
@@ -136,8 +175,8 @@ func (s *Store) apply(zxid int64, op Op, body []byte) Result {
 			return res
 		}
 		ttl := max(r.TTL, MinLeaseTTL)
-		s.leases[id] = &Lease{ID: id, TTL: ttl, keys: map[string]struct{}{}}
-		res.Granted = &LeaseInfo{ID: id, TTL: ttl}
+		s.leases[id] = &Lease{ID: id, TTL: ttl, Renewed: zxid, keys: map[string]struct{}{}}
+		res.Granted = &LeaseInfo{ID: id, TTL: ttl, Renewed: zxid}
 		res.Resp = &pb.LeaseGrantResponse{Header: &pb.ResponseHeader{Revision: s.rev}, ID: id, TTL: ttl}
 	case OpLeaseRevoke, OpLeaseExpire:
 		var r pb.LeaseRevokeRequest
@@ -148,6 +187,13 @@ func (s *Store) apply(zxid int64, op Op, body []byte) Result {
 		if l == nil {
 			res.Err = ErrLeaseNotFound
 			return res
+		}
+		if op == OpLeaseExpire {
+			if stamp, ok := expireStamp(body); ok && l.Renewed > stamp {
+				// Renewed since the leader decided: stale.
+				res.Resp = &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: s.rev}}
+				return res
+			}
 		}
 		w := &writer{s: s, zxid: zxid}
 		keys := make([]string, 0, len(l.keys))
@@ -170,6 +216,7 @@ func (s *Store) apply(zxid int64, op Op, body []byte) Result {
 		resp := &pb.LeaseKeepAliveResponse{Header: &pb.ResponseHeader{Revision: s.rev}, ID: r.ID}
 		if l := s.leases[r.ID]; l != nil {
 			resp.TTL = l.TTL
+			l.Renewed = zxid
 			res.KeptAlive = r.ID
 		}
 		res.Resp = resp

@@ -12,9 +12,11 @@ import (
 //
 //	long rev; long compactRev
 //	long keyCount { ustring key; int n { long rev; int sub; long create; long version; long lease; buffer value } }  // keys in order, versions oldest first
-//	int leaseCount { long id; long ttl }                                                                              // by id
+//	int leaseCount { long id; long ttl; long renewed }                                                                // by id
 //
-// Lease key sets and the watch event log are derived on restore.
+// renewed (Lease.Renewed) is there from format 2 on (statemachine
+// snapshot version 3); format 1 restores it as 0. Lease key sets and the
+// watch event log are derived on restore.
 
 // Snapshot appends the keyspace to e, calling flush whenever e grows large.
 func (s *Store) Snapshot(e *proto.Encoder, flush func() error) error {
@@ -47,12 +49,18 @@ func (s *Store) Snapshot(e *proto.Encoder, flush func() error) error {
 	for _, l := range ls {
 		e.Long(l.ID)
 		e.Long(l.TTL)
+		e.Long(l.Renewed)
 	}
 	return nil
 }
 
-// Restore replaces the keyspace with a section written by Snapshot.
-func (s *Store) Restore(d *proto.Decoder) error {
+// SnapshotFormat is the format Snapshot writes: 2, with each lease's
+// last renewal; format 1 lacked it.
+const SnapshotFormat = 2
+
+// Restore replaces the keyspace with a section written by Snapshot in
+// the given format (1 or SnapshotFormat).
+func (s *Store) Restore(d *proto.Decoder, format int) error {
 	n := New()
 	n.rev = d.Long()
 	n.compactRev = d.Long()
@@ -91,7 +99,11 @@ func (s *Store) Restore(d *proto.Decoder) error {
 	nl := d.VectorLen()
 	for i := 0; i < nl && d.Err() == nil; i++ {
 		id, ttl := d.Long(), d.Long()
-		n.leases[id] = &Lease{ID: id, TTL: ttl, keys: map[string]struct{}{}}
+		var renewed int64
+		if format >= 2 {
+			renewed = d.Long()
+		}
+		n.leases[id] = &Lease{ID: id, TTL: ttl, Renewed: renewed, keys: map[string]struct{}{}}
 	}
 	if err := d.Err(); err != nil {
 		return err

@@ -117,6 +117,9 @@ type eventRef struct {
 type Lease struct {
 	ID  int64
 	TTL int64 // granted TTL, seconds
+	// Renewed is the zxid of the lease's grant or of its last keep-alive:
+	// an expiry decided before it is stale (see ExpireBody).
+	Renewed int64
 	// keys are the live keys attached to the lease.
 	keys map[string]struct{}
 }
@@ -383,14 +386,15 @@ func (s *Store) Lease(id int64) (ttl int64, keys []string, ok bool) {
 	return l.TTL, keys, true
 }
 
-// LeaseInfo is a lease's id and granted TTL.
-type LeaseInfo struct{ ID, TTL int64 }
+// LeaseInfo is a lease's id, granted TTL and the zxid of its last
+// renewal (grant or keep-alive).
+type LeaseInfo struct{ ID, TTL, Renewed int64 }
 
 // Leases lists the leases, by id.
 func (s *Store) Leases() []LeaseInfo {
 	out := make([]LeaseInfo, 0, len(s.leases))
 	for id, l := range s.leases {
-		out = append(out, LeaseInfo{ID: id, TTL: l.TTL})
+		out = append(out, LeaseInfo{ID: id, TTL: l.TTL, Renewed: l.Renewed})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

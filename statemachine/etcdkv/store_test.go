@@ -66,8 +66,15 @@ func randomLog(t testing.TB, seed int64, n int) []entry {
 		case x < 17:
 			e = entry{zxid, OpLeaseGrant, body(t, &pb.LeaseGrantRequest{TTL: 5})}
 			leases = append(leases, zxid)
+		case x < 18 && len(leases) > 0:
+			e = entry{zxid, OpLeaseKeepAlive, body(t, &pb.LeaseKeepAliveRequest{ID: leases[r.Intn(len(leases))]})}
 		case x < 19 && len(leases) > 0:
-			e = entry{zxid, OpLeaseExpire, body(t, &pb.LeaseRevokeRequest{ID: leases[r.Intn(len(leases))]})}
+			id := leases[r.Intn(len(leases))]
+			e = entry{zxid, OpLeaseExpire, body(t, &pb.LeaseRevokeRequest{ID: id})}
+			if r.Intn(2) == 0 {
+				// Decided a few entries ago: stale if renewed since.
+				e.body = ExpireBody(id, zxid-int64(r.Intn(20)))
+			}
 		default:
 			e = entry{zxid, OpCompact, body(t, &pb.CompactionRequest{Revision: rev - int64(r.Intn(3))})}
 		}
@@ -102,7 +109,7 @@ func TestDeterminismAndSnapshot(t *testing.T) {
 			t.Fatalf("seed %d: replicas differ", seed)
 		}
 		c := New()
-		if err := c.Restore(proto.NewDecoder(mid)); err != nil {
+		if err := c.Restore(proto.NewDecoder(mid), SnapshotFormat); err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range log[len(log)/2+1:] {
@@ -189,5 +196,63 @@ func TestCompactDropsVersionKeptByEarlierCompaction(t *testing.T) {
 	evs, _, err := s.EventsSince(20, []byte("k"), nil, 10, true)
 	if err != nil || len(evs) != 1 || evs[0].PrevKv != nil {
 		t.Fatalf("event at compact revision: %v %+v", err, evs)
+	}
+}
+
+// TestStaleLeaseExpiry: an expiry names the last renewal the leader had
+// applied when it decided. One decided before a keep-alive that is ahead
+// of it in the log changes nothing (that keep-alive answered the full
+// TTL); one decided after the last renewal, or one without the stamp
+// (from an older leader), expires the lease. A snapshot keeps what the
+// decision needs.
+func TestStaleLeaseExpiry(t *testing.T) {
+	s := New()
+	if r := s.Apply(10, OpLeaseGrant, body(t, &pb.LeaseGrantRequest{ID: 7, TTL: 5})); r.Err != nil || r.Granted == nil || r.Granted.Renewed != 10 {
+		t.Fatalf("grant: %+v", r)
+	}
+	s.Apply(11, OpPut, body(t, &pb.PutRequest{Key: []byte("k"), Value: []byte("v"), Lease: 7}))
+	ka := s.Apply(12, OpLeaseKeepAlive, body(t, &pb.LeaseKeepAliveRequest{ID: 7}))
+	if ka.KeptAlive != 7 || ka.Resp.(*pb.LeaseKeepAliveResponse).TTL != 5 {
+		t.Fatalf("keep-alive: %+v", ka)
+	}
+	mid := snap(t, s)
+	for _, st := range []*Store{s, func() *Store {
+		c := New()
+		if err := c.Restore(proto.NewDecoder(mid), SnapshotFormat); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}()} {
+		// Decided when the grant (10) was the last renewal applied.
+		r := st.Apply(13, OpLeaseExpire, ExpireBody(7, 10))
+		if r.Err != nil || r.Changed || r.Revoked != 0 {
+			t.Fatalf("stale expiry applied: %+v", r)
+		}
+		if _, keys, ok := st.Lease(7); !ok || len(keys) != 1 {
+			t.Fatalf("lease after a stale expiry: %v %v", ok, keys)
+		}
+		// Decided after the keep-alive.
+		r = st.Apply(14, OpLeaseExpire, ExpireBody(7, 12))
+		if r.Err != nil || !r.Changed || r.Revoked != 7 {
+			t.Fatalf("expiry not applied: %+v", r)
+		}
+		if got, _ := st.Range(&pb.RangeRequest{Key: []byte("k")}); len(got.Kvs) != 0 {
+			t.Fatal("key of the expired lease still there")
+		}
+	}
+	// No stamp: unconditional.
+	s.Apply(15, OpLeaseGrant, body(t, &pb.LeaseGrantRequest{ID: 8, TTL: 5}))
+	s.Apply(16, OpLeaseKeepAlive, body(t, &pb.LeaseKeepAliveRequest{ID: 8}))
+	if r := s.Apply(17, OpLeaseExpire, body(t, &pb.LeaseRevokeRequest{ID: 8})); r.Revoked != 8 {
+		t.Fatalf("unstamped expiry: %+v", r)
+	}
+	// The stamp is a field of our own: etcd's decoder still reads the
+	// lease.
+	var req pb.LeaseRevokeRequest
+	if err := gproto.Unmarshal(ExpireBody(9, 0), &req); err != nil || req.ID != 9 {
+		t.Fatalf("expiry body as etcd's request: %v %+v", err, &req)
+	}
+	if stamp, ok := expireStamp(ExpireBody(9, 0)); !ok || stamp != 0 {
+		t.Fatalf("zero stamp: %d %v", stamp, ok)
 	}
 }
