@@ -774,8 +774,11 @@ func (w *EtcdWorkload) checkLeaseSafety(r *EtcdReport) {
 			if last < 0 {
 				continue // seen gone before it was granted: cannot be (the grant answered), and the loop above said so
 			}
-			bound := last + int64(time.Duration(l.ttl)*time.Second) - int64(leaseTolerance)
-			if g.at < bound {
+			end := last + int64(time.Duration(l.ttl)*time.Second)
+			if m := time.Duration(g.at - end); r.Counts["lease end seen"] == 1 || m < r.LeaseMargin {
+				r.LeaseMargin = m
+			}
+			if g.at < end-int64(leaseTolerance) {
 				r.Violations = append(r.Violations, fmt.Sprintf("lease %x (TTL %ds): gone early, at %v (%s), %v after its last renewal was sent (at %v)",
 					l.id, l.ttl, time.Duration(g.at), g.how, time.Duration(g.at-last), time.Duration(last)))
 			}
@@ -792,7 +795,8 @@ func (w *EtcdWorkload) count(what string) {
 // CheckLeases waits until every lease granted is gone and its key
 // deleted, as every member sees it: TimeToLive answers TTL -1 and a Get
 // of the key finds nothing, through a client with that member alone. Call
-// after Finish. Nothing keeps the leases alive any more, so each must
+// after Finish and before the watchers stop (they time the lease keys'
+// DELETEs for the safety check in Check). Nothing keeps the leases alive any more, so each must
 // expire (its expiry decided by whichever member leads, through the log)
 // or have been revoked; the wait is generous (liveness, not speed).
 func (w *EtcdWorkload) CheckLeases(timeout time.Duration) []string {
@@ -951,7 +955,11 @@ type EtcdReport struct {
 	WatchEvents  int
 	Violations   []string
 	Inconclusive []string
-	linInfo      any
+	// LeaseMargin is how far the closest lease end seen was past its
+	// bound (checkLeaseSafety); negative past the tolerance is a
+	// violation. Meaningful when Counts["lease end seen"] > 0.
+	LeaseMargin time.Duration
+	linInfo     any
 	foreign      bool
 }
 
@@ -969,6 +977,9 @@ func (r *EtcdReport) String() string {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, r.Counts[k]))
 	}
 	s := fmt.Sprintf("%d operations (%s), %d watch events per watcher", r.Ops, strings.Join(parts, " "), r.WatchEvents)
+	if r.Counts["lease end seen"] > 0 {
+		s += fmt.Sprintf("; closest lease end %v after its TTL past the renewal", r.LeaseMargin)
+	}
 	if len(r.Inconclusive) > 0 {
 		s += "; inconclusive: " + strings.Join(r.Inconclusive, "; ")
 	}

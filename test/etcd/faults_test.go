@@ -114,11 +114,15 @@ func runEtcdSchedule(t *testing.T, seed uint64) {
 		dir, _ := c.KeepLogs()
 		t.Fatalf("%v (logs in %s)\n  reproduce: %s", err, dir, reproduce)
 	}
+	// Every lease must end (on every member) while the watchers still
+	// run: they time the DELETEs of the lease keys the safety check reads.
+	var leaseProblems []string
+	if leases {
+		leaseProblems = w.CheckLeases(recoverTimeout)
+	}
 	wcancel()
 	r := w.Check(3 * time.Minute)
-	if leases {
-		r.Violations = append(r.Violations, w.CheckLeases(recoverTimeout)...)
-	}
+	r.Violations = append(r.Violations, leaseProblems...)
 	t.Logf("seed=%d: %s; marker at revision %d", seed, r, marker)
 	if !r.OK() {
 		dir, _ := c.KeepLogs()
