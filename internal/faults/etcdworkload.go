@@ -960,7 +960,7 @@ type EtcdReport struct {
 	// violation. Meaningful when Counts["lease end seen"] > 0.
 	LeaseMargin time.Duration
 	linInfo     any
-	foreign      bool
+	foreign     bool
 }
 
 // OK reports whether no violation was found.
