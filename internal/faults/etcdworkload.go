@@ -642,8 +642,9 @@ func (w *EtcdWorkload) client(ctx context.Context, id int, c *clientv3.Client) {
 			case 'd':
 				modSeen[key] = 0
 			}
-		} else if ctx.Err() == nil {
-			// Back off while the ensemble is unavailable.
+		} else if ctx.Err() == nil && !errors.Is(err, rpctypes.ErrCompacted) {
+			// Back off while the ensemble is unavailable (ErrCompacted
+			// is an answer, not that).
 			time.Sleep(250 * time.Millisecond)
 		}
 	}
