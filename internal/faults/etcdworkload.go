@@ -71,7 +71,9 @@ const leaseTolerance = 50 * time.Millisecond
 // mod_revision, as kube-apiserver's updates) and DeleteRange on a few
 // keys, plus one watcher per member (a client with that member's
 // endpoint alone, watching the prefix from revision 1 with prev_kv),
-// recording everything for [EtcdWorkload.Check].
+// optionally compactors and watch probes (EtcdWorkloadOptions.Compact)
+// and lease clients (EtcdWorkloadOptions.Leases), recording everything
+// for [EtcdWorkload.Check].
 type EtcdWorkload struct {
 	opts  EtcdWorkloadOptions
 	clock *Clock
@@ -1001,10 +1003,13 @@ func (r *EtcdReport) VisualizeTo(dir string) (string, error) {
 	return f, porcupine.VisualizePath(m, info, f)
 }
 
-// Check checks the recorded history: linearizability against EtcdModel
-// (porcupine), then the watch streams (see checkWatches) against each
-// other and against the acknowledged operations. Call after Run returned
-// and Finish succeeded.
+// Check checks the recorded history: the watch streams (see
+// checkWatches) against each other and against the acknowledged
+// operations, the watch probes against the compactions and the streams
+// (checkProbes), with leases that none ended early (checkLeaseSafety),
+// then linearizability, compactions included, against EtcdModel
+// (porcupine). Call after Run returned, Finish succeeded and, with
+// leases, CheckLeases returned, the watchers stopped.
 func (w *EtcdWorkload) Check(timeout time.Duration) *EtcdReport {
 	w.mu.Lock()
 	ops := append([]EtcdOp(nil), w.ops...)
