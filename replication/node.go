@@ -35,6 +35,17 @@ type StateMachine interface {
 	Restore(r io.Reader) error
 }
 
+// SnapshotCapturer is optionally implemented by a StateMachine that can
+// snapshot without stopping apply. CaptureSnapshot is called on the run
+// loop, between applies, and freezes the state as of the last applied
+// index cheaply (copy-on-write); the function it returns writes that
+// frozen state and is called on another goroutine while Apply goes on.
+// Without it the node calls Snapshot on the run loop, and no entry applies
+// (nor, on a leader, does a heartbeat go out) until the file is written.
+type SnapshotCapturer interface {
+	CaptureSnapshot() (write func(io.Writer) error)
+}
+
 // Transport carries raft messages to other members. Send must not block
 // for long (queue and return); lost messages are fine, raft retries.
 // Messages received from peers are fed back with (*Node).Step. A
@@ -181,6 +192,9 @@ type Node struct {
 	appliedTerm uint64
 	lastIndex   uint64 // newest index in the raft log
 	reads       map[uint64]chan uint64
+	// snapping is the result of the snapshot being written off the run
+	// loop (SnapshotCapturer), nil when none is; at most one at a time.
+	snapping chan snapDone
 
 	propc  chan []byte
 	recvc  chan *raftpb.Message
@@ -380,6 +394,15 @@ func (n *Node) drainReadies() error {
 // Ready, repeat.
 func (n *Node) run() {
 	defer close(n.done)
+	defer func() {
+		// A snapshot still being written is durable before the WAL closes;
+		// it is recorded unless the node already failed.
+		if n.snapping != nil && n.Err() != nil {
+			<-n.snapping
+		} else if err := n.awaitSnapshot(); err != nil {
+			n.fail(err)
+		}
+	}()
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
 	var props [][]byte
@@ -398,6 +421,11 @@ func (n *Node) run() {
 				n.step(m)
 			case f := <-n.actc:
 				f()
+			case d := <-n.snapping:
+				if err := n.finishSnapshot(d); err != nil {
+					n.fail(err)
+					return
+				}
 			case <-n.stopc:
 				return
 			}
@@ -419,6 +447,15 @@ func (n *Node) run() {
 				n.fail(err)
 				return
 			}
+		}
+		// Under steady load the select above is skipped: look here too.
+		select {
+		case d := <-n.snapping:
+			if err := n.finishSnapshot(d); err != nil {
+				n.fail(err)
+				return
+			}
+		default:
 		}
 	}
 }
@@ -521,6 +558,9 @@ func (n *Node) handleReady() error {
 		return err
 	}
 	if hasSnap {
+		if err := n.awaitSnapshot(); err != nil {
+			return err
+		}
 		if err := n.installSnapshot(snap); err != nil {
 			return err
 		}
@@ -565,7 +605,7 @@ func (n *Node) handleReady() error {
 	}
 
 	// 4. Snapshot.
-	if n.snapshotDue(n.applied.Load() - n.snapIndex) {
+	if n.snapping == nil && n.snapshotDue(n.applied.Load()-n.snapIndex) {
 		if err := n.takeSnapshot(); err != nil {
 			return err
 		}
@@ -681,13 +721,56 @@ func (n *Node) publishApplied(idx uint64) {
 	n.applyMu.Unlock()
 }
 
-// takeSnapshot snapshots the state machine at the applied index, then
-// compacts the in-memory log and drops files no longer needed.
+// snapDone is a snapshot written off the run loop: its metadata, when it
+// was started, and the error writing it.
+type snapDone struct {
+	meta  snapMeta
+	start time.Time
+	err   error
+}
+
+// takeSnapshot snapshots the state machine at the applied index. With a
+// SnapshotCapturer it only captures the state here and writes the file on
+// a goroutine of its own (finishSnapshot runs on the run loop when it is
+// durable); otherwise it writes the file now and finishes.
 func (n *Node) takeSnapshot() error {
-	meta := snapMeta{Index: n.applied.Load(), Term: n.appliedTerm, ConfState: n.confState}
+	meta := snapMeta{Index: n.applied.Load(), Term: n.appliedTerm, ConfState: proto.Clone(n.confState).(*raftpb.ConfState)}
 	start := time.Now()
-	if _, err := n.snaps.save(meta, n.sm.Snapshot, false); err != nil {
-		return fmt.Errorf("replication: take snapshot at %d: %w", meta.Index, err)
+	c, ok := n.sm.(SnapshotCapturer)
+	if !ok {
+		_, err := n.snaps.save(meta, n.sm.Snapshot, false)
+		return n.finishSnapshot(snapDone{meta: meta, start: start, err: err})
+	}
+	write := c.CaptureSnapshot()
+	ch := make(chan snapDone, 1)
+	n.snapping = ch
+	n.log.Debug("replication: writing snapshot", "index", meta.Index, "capture", time.Since(start))
+	go func() {
+		_, err := n.snaps.save(meta, write, false)
+		ch <- snapDone{meta: meta, start: start, err: err}
+	}()
+	return nil
+}
+
+// awaitSnapshot waits for the snapshot being written, if any, and
+// finishes it: before a snapshot from the leader replaces the state, and
+// when the run loop stops.
+func (n *Node) awaitSnapshot() error {
+	if n.snapping == nil {
+		return nil
+	}
+	return n.finishSnapshot(<-n.snapping)
+}
+
+// finishSnapshot records a snapshot that is durable on disk, then compacts
+// the in-memory log and drops files no longer needed. A snapshot that
+// could not be written is fatal, as a failed WAL write is: the node stops
+// rather than run on with a log it cannot compact.
+func (n *Node) finishSnapshot(d snapDone) error {
+	n.snapping = nil
+	meta := d.meta
+	if d.err != nil {
+		return fmt.Errorf("replication: take snapshot at %d: %w", meta.Index, d.err)
 	}
 	if err := n.wal.saveSnapshotMarker(meta.Index, meta.Term, false); err != nil {
 		return err
@@ -713,7 +796,7 @@ func (n *Node) takeSnapshot() error {
 		return err
 	}
 	n.log.Info("replication: snapshot taken", "index", meta.Index, "term", meta.Term,
-		"took", time.Since(start), "wal_segments", len(n.wal.segs))
+		"took", time.Since(d.start), "wal_segments", len(n.wal.segs))
 	return nil
 }
 
@@ -982,10 +1065,11 @@ func (n *Node) Close() error {
 }
 
 // SnapshotSizer is optionally implemented by a StateMachine that knows how
-// big its state is. Taking a snapshot stops apply for a time proportional
-// to the state, so snapshots are spaced at least SnapshotCost() entries
-// apart: the pause per applied entry stays bounded however large the tree
-// grows, and the in-memory log stays proportional to the state.
+// big its state is. Writing a snapshot costs CPU and disk in proportion to
+// the state (and, without SnapshotCapturer, stops apply that long), so
+// snapshots are spaced at least SnapshotCost() entries apart: the cost per
+// applied entry stays bounded however large the tree grows, and the
+// in-memory log stays proportional to the state.
 type SnapshotSizer interface {
 	SnapshotCost() uint64
 }

@@ -402,7 +402,17 @@ func (f fsm) Snapshot(w io.Writer) error {
 	return f.s.state.Snapshot(w)
 }
 
-// Restore replaces the state (a snapshot from disk or from the leader).
+// CaptureSnapshot freezes the state under the write lock (no read runs
+// while the copy-on-write view is taken) and returns the writer the
+// replication node runs off its loop, so apply and reads go on while the
+// snapshot is written (replication.SnapshotCapturer).
+func (f fsm) CaptureSnapshot() func(io.Writer) error {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	f.s.ops.snapshotTaken(f.s.state.LastZxid())
+	return f.s.state.Capture().Write
+}
+
 // SnapshotCost spaces snapshots at least half a tree apart (see
 // replication.SnapshotSizer): serialising N nodes pauses apply for O(N), so
 // this keeps that pause below a constant per applied entry.
@@ -413,6 +423,7 @@ func (f fsm) SnapshotCost() uint64 {
 	return uint64(f.s.state.NodeCount()/2) + uint64(f.s.state.Etcd().Versions()/2)
 }
 
+// Restore replaces the state (a snapshot from disk or from the leader).
 func (f fsm) Restore(r io.Reader) error {
 	f.s.mu.Lock()
 	defer f.s.mu.Unlock()

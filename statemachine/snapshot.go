@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"github.com/paddockhq/paddock/proto"
@@ -33,6 +34,63 @@ const (
 // Snapshot writes the whole state. Nodes are written parents first, children
 // sorted, so equal states give equal bytes.
 func (s *State) Snapshot(w io.Writer) error {
+	return s.Capture().Write(w)
+}
+
+// Capture is the state frozen at its last applied zxid, to be written by
+// Write while apply goes on (on another goroutine, without the state's
+// lock). Taking it costs a shallow copy of each znode's record (data and
+// ACLs are shared: apply replaces them, never writes into them) and O(1)
+// for the etcd keyspace (etcdkv.View); the sorting and encoding, which
+// are most of a snapshot's cost, happen in Write.
+type Capture struct {
+	lastZxid int64
+	sessions []SessionInfo
+	nodes    []nodeRecord
+	etcd     *etcdkv.View
+}
+
+type nodeRecord struct {
+	path string
+	data []byte
+	acl  []proto.ACL
+	stat proto.StatPersisted
+}
+
+// Capture freezes the state for a snapshot. The caller holds the state's
+// write guard or is its only writer (no Apply may run during the call).
+func (s *State) Capture() *Capture {
+	c := &Capture{lastZxid: s.lastZxid, sessions: s.Sessions(), nodes: make([]nodeRecord, 0, len(s.nodes)), etcd: s.etcd.View()}
+	for path, n := range s.nodes {
+		c.nodes = append(c.nodes, nodeRecord{path: path, data: n.data, acl: n.acl.acl, stat: n.stat})
+	}
+	return c
+}
+
+// preorder orders paths as a depth-first walk from the root with children
+// sorted by name: component by component, a path's end or its '/' sorts
+// before any other byte (paths hold no NUL).
+func preorder(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if x == '/' {
+			return -1
+		}
+		if y == '/' {
+			return 1
+		}
+		return int(x) - int(y)
+	}
+	return len(a) - len(b)
+}
+
+// Write writes the captured state in the snapshot format. It may run
+// concurrently with changes to the State it was captured from.
+func (c *Capture) Write(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	e := proto.NewEncoder(make([]byte, 0, 1<<12))
 	flush := func() error {
@@ -42,23 +100,22 @@ func (s *State) Snapshot(w io.Writer) error {
 	}
 	e.Raw([]byte(snapMagic))
 	e.Int(snapVersion)
-	e.Long(s.lastZxid)
-	sessions := s.Sessions()
-	e.Int(int32(len(sessions)))
-	for _, ss := range sessions {
+	e.Long(c.lastZxid)
+	e.Int(int32(len(c.sessions)))
+	for _, ss := range c.sessions {
 		e.Long(ss.ID)
 		e.Int(ss.Timeout)
 		e.Buffer(ss.Passwd)
 	}
-	e.Long(int64(len(s.nodes)))
-	var walk func(path string) error
-	walk = func(path string) error {
-		n := s.nodes[path]
-		e.String(path)
+	slices.SortFunc(c.nodes, func(a, b nodeRecord) int { return preorder(a.path, b.path) })
+	e.Long(int64(len(c.nodes)))
+	for i := range c.nodes {
+		n := &c.nodes[i]
+		e.String(n.path)
 		e.Buffer(n.data)
-		e.Int(int32(len(n.acl.acl)))
-		for i := range n.acl.acl {
-			n.acl.acl[i].Encode(e)
+		e.Int(int32(len(n.acl)))
+		for j := range n.acl {
+			n.acl[j].Encode(e)
 		}
 		n.stat.Encode(e)
 		if e.Len() > 1<<15 {
@@ -66,22 +123,9 @@ func (s *State) Snapshot(w io.Writer) error {
 				return err
 			}
 		}
-		for _, c := range childNames(n) {
-			cp := "/" + c
-			if path != "/" {
-				cp = path + cp
-			}
-			if err := walk(cp); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := walk("/"); err != nil {
-		return err
 	}
 	e.Raw([]byte(snapEtcd))
-	if err := s.etcd.Snapshot(e, flush); err != nil {
+	if err := c.etcd.Snapshot(e, flush); err != nil {
 		return err
 	}
 	e.Raw([]byte(snapEnd))

@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"reflect"
+	"sort"
 	"testing"
 
 	"github.com/paddockhq/paddock/proto"
@@ -460,4 +461,80 @@ func FuzzDecodeEntry(f *testing.F) {
 		s := New(Options{ExtendedTypes: true})
 		s.Apply(1, e)
 	})
+}
+
+// A snapshot lists znodes in the order of a depth-first walk with children
+// sorted by name (the order restore needs: parents first), including names
+// that sort around '/' ("a-b", "a.b", "a!" sort before "a/x" bytewise).
+func TestSnapshotOrderIsPreorder(t *testing.T) {
+	h := newHarness(t)
+	for _, p := range []string{"/a", "/a-b", "/a.b", "/a!", "/ab", "/a/x", "/a/x-y", "/a/x/z", "/a/!", "/b", "/b/a"} {
+		h.mustCreate(p, proto.ModePersistent)
+	}
+	var walk func(path string, out []string) []string
+	walk = func(path string, out []string) []string {
+		out = append(out, path)
+		kids, code := h.s.Read(sess, nil, proto.OpGetChildren, &proto.GetChildrenRequest{Path: path})
+		if code != proto.ErrOK {
+			t.Fatalf("children of %s: %v", path, code)
+		}
+		names := append([]string(nil), kids.(*proto.GetChildrenResponse).Children...)
+		sort.Strings(names)
+		for _, c := range names {
+			cp := path + "/" + c
+			if path == "/" {
+				cp = "/" + c
+			}
+			out = walk(cp, out)
+		}
+		return out
+	}
+	want := walk("/", nil)
+	d := proto.NewDecoder(snapshotBytes(t, h.s)[4:]) // after the magic
+	d.Int()
+	d.Long()
+	for n := d.Int(); n > 0; n-- {
+		d.Long()
+		d.Int()
+		d.Buffer()
+	}
+	var got []string
+	for n := d.Long(); n > 0; n-- {
+		got = append(got, d.String())
+		d.Buffer()
+		for a := d.Int(); a > 0; a-- {
+			(&proto.ACL{}).Decode(d)
+		}
+		(&proto.StatPersisted{}).Decode(d)
+	}
+	if d.Err() != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("snapshot order\n got %v\nwant %v (%v)", got, want, d.Err())
+	}
+}
+
+// A Capture written after more writes (creates, setData, setACL, deletes,
+// a closed session) is the state as it was when captured.
+func TestCaptureIsFrozen(t *testing.T) {
+	h := newHarness(t)
+	h.session(0x200)
+	h.mustCreate("/a", proto.ModePersistent)
+	h.mustCreate("/a/b", proto.ModePersistent)
+	h.write(proto.OpSetData, &proto.SetDataRequest{Path: "/a", Data: []byte("one"), Version: -1})
+	want := snapshotBytes(t, h.s)
+	c := h.s.Capture()
+	h.write(proto.OpSetData, &proto.SetDataRequest{Path: "/a", Data: []byte("two"), Version: -1})
+	h.write(proto.OpSetACL, &proto.SetACLRequest{Path: "/a", Acl: proto.ReadACLUnsafe, Version: -1})
+	h.write(proto.OpDelete, &proto.DeleteRequest{Path: "/a/b", Version: -1})
+	h.mustCreate("/c", proto.ModePersistent)
+	h.apply(&Entry{Op: proto.OpCloseSession, Session: 0x200})
+	var b bytes.Buffer
+	if err := c.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.Bytes(), want) {
+		t.Fatal("capture changed after it was taken")
+	}
+	if bytes.Equal(snapshotBytes(t, h.s), want) {
+		t.Fatal("the state did not change (the test proves nothing)")
+	}
 }

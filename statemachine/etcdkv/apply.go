@@ -247,6 +247,7 @@ func (w *writer) add(k *keyEntry, v version) {
 	v.rev, v.sub = w.zxid, w.sub
 	w.sub++
 	w.changed = true
+	k = s.mutable(k)
 	k.vs = append(k.vs, v)
 	s.events = append(s.events, eventRef{k: k, rev: v.rev, sub: v.sub})
 	s.size += int64(len(v.value)) + versionOverhead
@@ -257,7 +258,7 @@ func (w *writer) put(key []byte, value []byte, lease int64) {
 	s := w.s
 	k := s.get(string(key))
 	if k == nil {
-		k = &keyEntry{key: string(key)}
+		k = &keyEntry{key: string(key), gen: s.gen}
 		s.tree.ReplaceOrInsert(k)
 		s.size += int64(len(key))
 	}
@@ -523,14 +524,22 @@ func (s *Store) execTxn(w *writer, r *pb.TxnRequest, path []bool, resp *pb.TxnRe
 func (s *Store) compact(rev int64) {
 	i := sort.Search(len(s.events), func(i int) bool { return s.events[i].rev >= rev })
 	j := sort.Search(len(s.events), func(j int) bool { return s.events[j].rev > rev })
-	touched := map[*keyEntry]struct{}{}
+	// By key, not by entry: an event may point at an entry that a
+	// copy-on-write replaced (keyEntry); the tree holds the current one.
+	touched := map[string]*keyEntry{}
 	for _, ref := range s.events[:j] {
-		touched[ref.k] = struct{}{}
+		touched[ref.k.key] = nil
 	}
 	s.events = append([]eventRef(nil), s.events[i:]...)
-	for k := range touched {
+	for key := range touched {
+		k := s.get(key)
+		if k == nil {
+			delete(touched, key)
+			continue
+		}
 		j := sort.Search(len(k.vs), func(j int) bool { return k.vs[j].rev > rev }) - 1
 		if j < 0 {
+			touched[key] = k
 			continue
 		}
 		if !k.vs[j].live() && k.vs[j].rev < rev {
@@ -540,10 +549,21 @@ func (s *Store) compact(rev int64) {
 			s.size -= int64(len(v.value)) + versionOverhead
 			s.versions--
 		}
-		k.vs = append([]version(nil), k.vs[j:]...)
-		if len(k.vs) == 0 {
+		if j == len(k.vs) {
 			s.tree.Delete(k)
 			s.size -= int64(len(k.key))
+			delete(touched, key)
+			continue
+		}
+		k = s.mutable(k)
+		k.vs = append([]version(nil), k.vs[j:]...)
+		touched[key] = k
+	}
+	// Kept events of a compacted key point at its current entry, so no
+	// superseded entry keeps the dropped versions' values alive.
+	for n := range s.events {
+		if k, ok := touched[s.events[n].k.key]; ok {
+			s.events[n].k = k
 		}
 	}
 	s.compactRev = rev

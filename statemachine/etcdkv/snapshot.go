@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/google/btree"
 	"github.com/paddockhq/paddock/proto"
 )
 
@@ -20,11 +21,40 @@ import (
 
 // Snapshot appends the keyspace to e, calling flush whenever e grows large.
 func (s *Store) Snapshot(e *proto.Encoder, flush func() error) error {
-	e.Long(s.rev)
-	e.Long(s.compactRev)
-	e.Long(int64(s.tree.Len()))
+	return writeSnapshot(s.tree, s.rev, s.compactRev, s.Leases(), e, flush)
+}
+
+// View is the keyspace frozen at one revision, for a snapshot written
+// while apply goes on: it shares the store's B-tree copy-on-write (btree
+// Clone) and its entries (keyEntry), so taking one costs O(leases), not
+// O(keys). A View is read by one goroutine; the Store may be changed
+// concurrently by another.
+type View struct {
+	tree            *btree.BTreeG[*keyEntry]
+	rev, compactRev int64
+	leases          []LeaseInfo
+}
+
+// View freezes the keyspace. The caller must hold the store's write
+// guard (Clone may not run concurrently with a change).
+func (s *Store) View() *View {
+	v := &View{tree: s.tree.Clone(), rev: s.rev, compactRev: s.compactRev, leases: s.Leases()}
+	s.gen++ // every entry in the tree is now shared with v
+	return v
+}
+
+// Snapshot appends the frozen keyspace to e, as Store.Snapshot would have
+// at the moment the view was taken.
+func (v *View) Snapshot(e *proto.Encoder, flush func() error) error {
+	return writeSnapshot(v.tree, v.rev, v.compactRev, v.leases, e, flush)
+}
+
+func writeSnapshot(tree *btree.BTreeG[*keyEntry], rev, compactRev int64, leases []LeaseInfo, e *proto.Encoder, flush func() error) error {
+	e.Long(rev)
+	e.Long(compactRev)
+	e.Long(int64(tree.Len()))
 	var err error
-	s.tree.Ascend(func(k *keyEntry) bool {
+	tree.Ascend(func(k *keyEntry) bool {
 		e.String(k.key)
 		e.Int(int32(len(k.vs)))
 		for i := range k.vs {
@@ -44,9 +74,8 @@ func (s *Store) Snapshot(e *proto.Encoder, flush func() error) error {
 	if err != nil {
 		return err
 	}
-	ls := s.Leases()
-	e.Int(int32(len(ls)))
-	for _, l := range ls {
+	e.Int(int32(len(leases)))
+	for _, l := range leases {
 		e.Long(l.ID)
 		e.Long(l.TTL)
 		e.Long(l.Renewed)

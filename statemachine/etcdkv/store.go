@@ -72,9 +72,17 @@ type version struct {
 func (v *version) live() bool { return v.ver != 0 }
 
 // keyEntry is a key and its history, oldest first.
+//
+// Copy-on-write: an entry whose gen is older than its store's gen may be
+// shared with a View (a snapshot being written on another goroutine), so
+// apply never writes its fields; it puts a copy with the current gen in
+// the tree first (Store.mutable). A copy shares vs's backing array, which
+// is safe because versions are only ever appended past a view's length,
+// never written in place; compaction builds a new array.
 type keyEntry struct {
 	key string
 	vs  []version
+	gen uint64
 }
 
 // at returns the newest version with rev <= r, or nil.
@@ -127,6 +135,7 @@ type Lease struct {
 // Store is the etcd keyspace.
 type Store struct {
 	tree       *btree.BTreeG[*keyEntry]
+	gen        uint64 // bumped by View: entries of older gens are shared
 	rev        int64
 	compactRev int64
 	events     []eventRef
@@ -165,6 +174,18 @@ func (s *Store) Events() int { return len(s.events) }
 // versionOverhead approximates the per-version bookkeeping bytes (the
 // version struct, its event ref and tree share).
 const versionOverhead = 80
+
+// mutable returns k if apply may write it, else a private copy of it put
+// in k's place in the tree (see keyEntry). Event refs to the old entry stay
+// valid: it still holds every version it held.
+func (s *Store) mutable(k *keyEntry) *keyEntry {
+	if k.gen == s.gen {
+		return k
+	}
+	nk := &keyEntry{key: k.key, vs: k.vs, gen: s.gen}
+	s.tree.ReplaceOrInsert(nk)
+	return nk
+}
 
 func (s *Store) get(key string) *keyEntry {
 	k, _ := s.tree.Get(&keyEntry{key: key})

@@ -256,3 +256,58 @@ func TestStaleLeaseExpiry(t *testing.T) {
 		t.Fatalf("zero stamp: %d %v", stamp, ok)
 	}
 }
+
+// A View is the keyspace as it was when taken, however the store changes
+// afterwards (puts, deletes, lease expiry, compaction), and taking views
+// changes nothing the store itself answers: its snapshot and its watch
+// event log (with prevKV) equal those of a twin that never took one. The
+// views are written while the store applies, on another goroutine, so
+// `go test -race` checks that apply never writes what a view reads.
+func TestViewIsFrozenWhileApplyGoesOn(t *testing.T) {
+	for seed := int64(1); seed <= 20; seed++ {
+		log := randomLog(t, seed, 600)
+		a, twin := New(), New()
+		type taken struct {
+			want []byte
+			done chan []byte
+		}
+		var views []taken
+		for i, e := range log {
+			a.Apply(e.zxid, e.op, e.body)
+			twin.Apply(e.zxid, e.op, e.body)
+			if i%50 == 25 {
+				tk := taken{want: snap(t, a), done: make(chan []byte, 1)}
+				v := a.View()
+				go func() {
+					enc := proto.NewEncoder(nil)
+					if err := v.Snapshot(enc, func() error { return nil }); err != nil {
+						panic(err)
+					}
+					tk.done <- enc.Bytes()
+				}()
+				views = append(views, tk)
+			}
+		}
+		for n, tk := range views {
+			if got := <-tk.done; !bytes.Equal(got, tk.want) {
+				t.Fatalf("seed %d: view %d is not the keyspace as it was when taken", seed, n)
+			}
+		}
+		if !bytes.Equal(snap(t, a), snap(t, twin)) {
+			t.Fatalf("seed %d: taking views changed the keyspace", seed)
+		}
+		ea, _, errA := a.EventsSince(a.CompactRev(), []byte{0}, []byte{0}, 1<<30, true)
+		eb, _, errB := twin.EventsSince(twin.CompactRev(), []byte{0}, []byte{0}, 1<<30, true)
+		if errA != nil || errB != nil || len(ea) != len(eb) {
+			t.Fatalf("seed %d: event logs differ: %d vs %d (%v %v)", seed, len(ea), len(eb), errA, errB)
+		}
+		for i := range ea {
+			if !gproto.Equal(ea[i], eb[i]) {
+				t.Fatalf("seed %d: event %d differs: %v vs %v", seed, i, ea[i], eb[i])
+			}
+		}
+		if a.Size() != twin.Size() || a.Versions() != twin.Versions() {
+			t.Fatalf("seed %d: accounting differs", seed)
+		}
+	}
+}
