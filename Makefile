@@ -155,7 +155,7 @@ perf:
 # docs/perf/etcd-compare.jsonl). `make test` runs a short seeded slice of
 # the same tests. Servers are built without -race.
 PERF_ETCD_FLAGS ?=
-.PHONY: perf-etcd perf-etcd-memory
+.PHONY: perf-etcd perf-etcd-memory perf-etcd-pause
 perf-etcd:
 	PADDOCK_RACE=0 $(GO) test -count=1 -v -timeout 0 ./test/etcdperf -run 'TestEtcdCompare|TestKubeCompare' -etcdperf.run $(PERF_ETCD_FLAGS)
 
@@ -164,3 +164,10 @@ perf-etcd:
 # Needs a few GiB of free memory; rewrites docs/PERFORMANCE.md's section.
 perf-etcd-memory:
 	PADDOCK_RACE=0 $(GO) test -count=1 -v -timeout 0 ./test/etcdperf -run 'TestEtcdMemory' -etcdperf.memory $(PERF_ETCD_FLAGS)
+
+# What a snapshot of ~1 GiB of etcd keyspace costs clients: probe-put
+# latency while 400k keys are written, rewritten and compacted, Paddock
+# against etcd 3.7 (add baseline to -etcdperf.pause.kinds with
+# PADDOCK_BASELINE_BIN=<older paddock> to compare builds). ~15 min.
+perf-etcd-pause:
+	PADDOCK_RACE=0 $(GO) test -count=1 -v -timeout 0 ./test/etcdperf -run 'TestEtcdSnapshotPause' -etcdperf.pause $(PERF_ETCD_FLAGS)
