@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -113,5 +114,28 @@ func TestCloseWaitsForSnapshotBeingWritten(t *testing.T) {
 	defer n2.Close()
 	if sm2.restored != 1 || sm2.len() != 60 {
 		t.Fatalf("restart: restored %d times, %d records", sm2.restored, sm2.len())
+	}
+}
+
+// removeFile deletes a file larger than a removal step (shrinking it
+// first) and accepts a file that is already gone.
+func TestRemoveFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(3*removeStep + 5); err != nil { // sparse: cheap
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := removeFile(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("file still there: %v", err)
+	}
+	if err := removeFile(p); err != nil {
+		t.Fatalf("removing a file already gone: %v", err)
 	}
 }

@@ -195,6 +195,8 @@ type Node struct {
 	// snapping is the result of the snapshot being written off the run
 	// loop (SnapshotCapturer), nil when none is; at most one at a time.
 	snapping chan snapDone
+	// removing counts the goroutines deleting files (dropFiles).
+	removing sync.WaitGroup
 
 	propc  chan []byte
 	recvc  chan *raftpb.Message
@@ -649,12 +651,25 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	n.stats.snapshots.Add(1)
 	n.publishApplied(md.GetIndex())
 	n.log.Info("replication: installed snapshot from leader", "index", md.GetIndex(), "term", md.GetTerm())
-	if oldest, err := n.snaps.purge(2); err != nil {
+	if oldest, victims, err := n.snaps.purge(2); err != nil {
 		n.log.Warn("replication: purge snapshots", "err", err)
-	} else if err := n.wal.releaseTo(oldest); err != nil {
-		n.log.Warn("replication: release wal segments", "err", err)
+	} else {
+		n.dropFiles(append(victims, n.wal.releaseTo(oldest)...))
 	}
 	return nil
+}
+
+// dropFiles removes files no longer needed on a goroutine of its own
+// (removeGently); Close waits for it.
+func (n *Node) dropFiles(paths []string) {
+	if len(paths) == 0 {
+		return
+	}
+	n.removing.Add(1)
+	go func() {
+		defer n.removing.Done()
+		removeGently(paths, n.log)
+	}()
 }
 
 // apply applies committed entries in order.
@@ -788,13 +803,11 @@ func (n *Node) finishSnapshot(d snapDone) error {
 	}
 	n.snapIndex = meta.Index
 	n.stats.snapshots.Add(1)
-	oldest, err := n.snaps.purge(2)
+	oldest, victims, err := n.snaps.purge(2)
 	if err != nil {
 		return err
 	}
-	if err := n.wal.releaseTo(oldest); err != nil {
-		return err
-	}
+	n.dropFiles(append(victims, n.wal.releaseTo(oldest)...))
 	n.log.Info("replication: snapshot taken", "index", meta.Index, "term", meta.Term,
 		"took", time.Since(d.start), "wal_segments", len(n.wal.segs))
 	return nil
@@ -1056,6 +1069,7 @@ func (n *Node) Stats() Stats {
 func (n *Node) Close() error {
 	n.stopMu.Do(func() { close(n.stopc) })
 	<-n.done
+	n.removing.Wait()
 	var err error
 	n.closed.Do(func() { err = n.wal.close() })
 	if ferr := n.Err(); ferr != nil {

@@ -293,7 +293,7 @@ func (s *snapStore) save(meta snapMeta, write func(io.Writer) error, keep bool) 
 	if _, err := f.Write(hdr); err != nil {
 		return nil, err
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(newWriteBehind(f, int64(len(hdr))), 1<<20)
 	cw := &countingCRC{crc: crc32.New(crcTable)}
 	var out io.Writer = io.MultiWriter(bw, cw)
 	var kept *bytes.Buffer
@@ -334,20 +334,18 @@ func (s *snapStore) save(meta snapMeta, write func(io.Writer) error, keep bool) 
 // purge deletes all but the newest keep snapshots and returns the index of
 // the oldest one kept, or 0 if fewer than keep exist (then the whole WAL is
 // still needed as the fallback).
-func (s *snapStore) purge(keep int) (oldestKept uint64, err error) {
+func (s *snapStore) purge(keep int) (oldestKept uint64, victims []string, err error) {
 	files, err := s.list()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if len(files) < keep {
-		return 0, nil
+		return 0, nil, nil
 	}
 	for _, sf := range files[keep:] {
-		if err := os.Remove(sf.path); err != nil {
-			return 0, err
-		}
+		victims = append(victims, sf.path)
 	}
-	return files[keep-1].index, nil
+	return files[keep-1].index, victims, nil
 }
 
 type countingCRC struct {

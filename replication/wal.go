@@ -514,19 +514,17 @@ func (w *wal) maybeRoll() error {
 // releaseTo deletes segments holding only entries at or below index; the
 // segment being written is always kept. Entries in a segment are all below
 // the next segment's first index, which is what makes this test sufficient.
-func (w *wal) releaseTo(index uint64) error {
+func (w *wal) releaseTo(index uint64) (victims []string) {
 	n := 0
 	for n < len(w.segs)-1 && w.segs[n+1].first <= index+1 {
 		n++
 	}
 	for _, s := range w.segs[:n] {
-		if err := os.Remove(s.path); err != nil {
-			return err
-		}
-		w.log.Debug("wal: removed segment covered by snapshot", "file", s.path, "snapshot_index", index)
+		victims = append(victims, s.path)
+		w.log.Debug("wal: segment covered by snapshot", "file", s.path, "snapshot_index", index)
 	}
 	w.segs = append([]segment(nil), w.segs[n:]...)
-	return nil
+	return victims
 }
 
 // close fsyncs and closes the segment being written.

@@ -346,8 +346,10 @@ func TestWALRollAndRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	snapAt := rp.segments[3].first + 2
-	if err := w.releaseTo(snapAt); err != nil {
-		t.Fatal(err)
+	for _, p := range w.releaseTo(snapAt) {
+		if err := removeFile(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	w.close()
 	rp2, err := replayWAL(dir, snapAt, quietLogger())

@@ -31,6 +31,7 @@ type pausePhase struct {
 	Lat      []time.Duration // every probe put, in order
 	Failed   int             // probe puts that failed (timeout: 2 s)
 	Duration time.Duration
+	Slow     []string // when each probe put over 500 ms started, and how long it took
 }
 
 // pauseRun is one server's run.
@@ -119,11 +120,15 @@ func pauseMeasure(t *testing.T, kind string, keys int) pauseRun {
 				start := time.Now()
 				_, err := probeCli.Put(pctx, "/probe", fmt.Sprint(i))
 				cancel()
+				took := time.Since(start)
+				if err != nil || took > 500*time.Millisecond {
+					p.Slow = append(p.Slow, fmt.Sprintf("%s+%v(%v)", start.UTC().Format("15:04:05.000"), took.Round(time.Millisecond), err))
+				}
 				if err != nil {
 					p.Failed++
 					continue
 				}
-				p.Lat = append(p.Lat, time.Since(start))
+				p.Lat = append(p.Lat, took)
 			}
 		}()
 		start := time.Now()
@@ -132,6 +137,9 @@ func pauseMeasure(t *testing.T, kind string, keys int) pauseRun {
 		close(stop)
 		wg.Wait()
 		t.Logf("%s %s: %s", kind, name, pauseSummary(p))
+		if len(p.Slow) > 0 {
+			t.Logf("%s %s: slow probe puts (start+took): %s", kind, name, strings.Join(p.Slow, " "))
+		}
 		run.Phases = append(run.Phases, p)
 	}
 	names := make([]string, keys)
