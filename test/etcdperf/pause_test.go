@@ -16,6 +16,7 @@ import (
 
 	"github.com/paddockhq/paddock/bench"
 	"github.com/paddockhq/paddock/internal/k8sharness"
+	"github.com/paddockhq/paddock/internal/testserver"
 )
 
 var (
@@ -82,10 +83,23 @@ func pauseMeasure(t *testing.T, kind string, keys int) pauseRun {
 		if bin == "" {
 			t.Fatal("kind baseline needs PADDOCK_BASELINE_BIN (a paddock binary to compare with)")
 		}
-		t.Setenv("PADDOCK_BIN", bin)
+		// Only for this run: the next kind measures this build.
+		old, had := os.LookupEnv("PADDOCK_BIN")
+		os.Setenv("PADDOCK_BIN", bin)
+		defer func() {
+			if had {
+				os.Setenv("PADDOCK_BIN", old)
+			} else {
+				os.Unsetenv("PADDOCK_BIN")
+			}
+		}()
 		server = "paddock"
 	case "etcd":
 		extra = []string{"--quota-backend-bytes", fmt.Sprint(int64(16) << 30)}
+	}
+	if server == "paddock" {
+		bin, _ := testserver.Binary()
+		t.Logf("%s: binary %s", kind, bin)
 	}
 	c := startCluster(t, server, *pauseMembers, extra...)
 	defer c.stop()
