@@ -410,7 +410,15 @@ func (f fsm) CaptureSnapshot() func(io.Writer) error {
 	f.s.mu.Lock()
 	defer f.s.mu.Unlock()
 	f.s.ops.snapshotTaken(f.s.state.LastZxid())
-	return f.s.state.Capture().Write
+	c := f.s.state.Capture()
+	return func(w io.Writer) error {
+		defer func() {
+			f.s.mu.Lock()
+			c.Release()
+			f.s.mu.Unlock()
+		}()
+		return c.Write(w)
+	}
 }
 
 // SnapshotCost spaces snapshots at least half a tree apart (see

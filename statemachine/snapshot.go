@@ -34,7 +34,9 @@ const (
 // Snapshot writes the whole state. Nodes are written parents first, children
 // sorted, so equal states give equal bytes.
 func (s *State) Snapshot(w io.Writer) error {
-	return s.Capture().Write(w)
+	c := s.Capture()
+	defer c.Release()
+	return c.Write(w)
 }
 
 // Capture is the state frozen at its last applied zxid, to be written by
@@ -58,7 +60,8 @@ type nodeRecord struct {
 }
 
 // Capture freezes the state for a snapshot. The caller holds the state's
-// write guard or is its only writer (no Apply may run during the call).
+// write guard or is its only writer (no Apply may run during the call),
+// and calls Release, under the same guard, once the capture is written.
 func (s *State) Capture() *Capture {
 	c := &Capture{lastZxid: s.lastZxid, sessions: s.Sessions(), nodes: make([]nodeRecord, 0, len(s.nodes)), etcd: s.etcd.View()}
 	for path, n := range s.nodes {
@@ -66,6 +69,11 @@ func (s *State) Capture() *Capture {
 	}
 	return c
 }
+
+// Release tells the state the capture is written: changes stop paying
+// for copy-on-write (etcdkv.View.Release). The caller holds the state's
+// write guard.
+func (c *Capture) Release() { c.etcd.Release() }
 
 // preorder orders paths as a depth-first walk from the root with children
 // sorted by name: component by component, a path's end or its '/' sorts

@@ -524,26 +524,23 @@ func (s *Store) execTxn(w *writer, r *pb.TxnRequest, path []bool, resp *pb.TxnRe
 func (s *Store) compact(rev int64) {
 	i := sort.Search(len(s.events), func(i int) bool { return s.events[i].rev >= rev })
 	j := sort.Search(len(s.events), func(j int) bool { return s.events[j].rev > rev })
-	// By key, not by entry: an event may point at an entry that a
-	// copy-on-write replaced (keyEntry); the tree holds the current one.
-	touched := map[string]*keyEntry{}
+	// The current entries: an event may point at an entry that a
+	// copy-on-write replaced (keyEntry); its current one is in the tree.
+	touched := map[*keyEntry]struct{}{}
 	for _, ref := range s.events[:j] {
-		touched[ref.k.key] = nil
+		touched[ref.k.current()] = struct{}{}
 	}
 	s.events = append([]eventRef(nil), s.events[i:]...)
-	for key := range touched {
-		k := s.get(key)
-		if k == nil {
-			delete(touched, key)
-			continue
-		}
+	for k := range touched {
 		j := sort.Search(len(k.vs), func(j int) bool { return k.vs[j].rev > rev }) - 1
 		if j < 0 {
-			touched[key] = k
 			continue
 		}
 		if !k.vs[j].live() && k.vs[j].rev < rev {
 			j++
+		}
+		if j == 0 {
+			continue
 		}
 		for _, v := range k.vs[:j] {
 			s.size -= int64(len(v.value)) + versionOverhead
@@ -552,18 +549,16 @@ func (s *Store) compact(rev int64) {
 		if j == len(k.vs) {
 			s.tree.Delete(k)
 			s.size -= int64(len(k.key))
-			delete(touched, key)
 			continue
 		}
-		k = s.mutable(k)
-		k.vs = append([]version(nil), k.vs[j:]...)
-		touched[key] = k
+		nk := s.mutable(k)
+		nk.vs = append([]version(nil), k.vs[j:]...)
 	}
-	// Kept events of a compacted key point at its current entry, so no
-	// superseded entry keeps the dropped versions' values alive.
+	// Kept events point at current entries, so no superseded entry keeps
+	// the dropped versions' values alive.
 	for n := range s.events {
-		if k, ok := touched[s.events[n].k.key]; ok {
-			s.events[n].k = k
+		if k := s.events[n].k; k.next != nil {
+			s.events[n].k = k.current()
 		}
 	}
 	s.compactRev = rev

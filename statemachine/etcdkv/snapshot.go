@@ -30,17 +30,31 @@ func (s *Store) Snapshot(e *proto.Encoder, flush func() error) error {
 // O(keys). A View is read by one goroutine; the Store may be changed
 // concurrently by another.
 type View struct {
+	store           *Store
 	tree            *btree.BTreeG[*keyEntry]
 	rev, compactRev int64
 	leases          []LeaseInfo
 }
 
 // View freezes the keyspace. The caller must hold the store's write
-// guard (Clone may not run concurrently with a change).
+// guard (Clone may not run concurrently with a change), and must Release
+// the view, under the same guard, once it is written: until then every
+// change copies what it changes.
 func (s *Store) View() *View {
-	v := &View{tree: s.tree.Clone(), rev: s.rev, compactRev: s.compactRev, leases: s.Leases()}
+	v := &View{store: s, tree: s.tree.Clone(), rev: s.rev, compactRev: s.compactRev, leases: s.Leases()}
 	s.gen++ // every entry in the tree is now shared with v
+	s.views++
 	return v
+}
+
+// Release ends the view: the store stops copying entries on write for it.
+// The caller holds the store's write guard; the view is not used again.
+// Releasing twice is a no-op.
+func (v *View) Release() {
+	if v.store != nil {
+		v.store.views--
+		v.store = nil
+	}
 }
 
 // Snapshot appends the frozen keyspace to e, as Store.Snapshot would have

@@ -73,16 +73,30 @@ func (v *version) live() bool { return v.ver != 0 }
 
 // keyEntry is a key and its history, oldest first.
 //
-// Copy-on-write: an entry whose gen is older than its store's gen may be
-// shared with a View (a snapshot being written on another goroutine), so
-// apply never writes its fields; it puts a copy with the current gen in
-// the tree first (Store.mutable). A copy shares vs's backing array, which
+// Copy-on-write: while a View is out (a snapshot being written on another
+// goroutine), an entry whose gen is older than its store's gen is shared
+// with it, so apply never writes its fields; it puts a copy with the
+// current gen in the tree first (Store.mutable). Once every view is
+// released, entries are written in place again. A copy shares vs's backing array, which
 // is safe because versions are only ever appended past a view's length,
 // never written in place; compaction builds a new array.
 type keyEntry struct {
 	key string
 	vs  []version
 	gen uint64
+	// next is the copy that replaced this entry in the tree, if one did.
+	// Apply writes it on a shared entry, which is race-free because a
+	// View never reads it; current follows it.
+	next *keyEntry
+}
+
+// current is the entry that holds k's key in the tree now: k itself, or
+// the copy that replaced it (event refs may point at superseded entries).
+func (k *keyEntry) current() *keyEntry {
+	for k.next != nil {
+		k = k.next
+	}
+	return k
 }
 
 // at returns the newest version with rev <= r, or nil.
@@ -135,7 +149,8 @@ type Lease struct {
 // Store is the etcd keyspace.
 type Store struct {
 	tree       *btree.BTreeG[*keyEntry]
-	gen        uint64 // bumped by View: entries of older gens are shared
+	gen        uint64 // bumped by View: entries of older gens may be shared
+	views      int    // views taken and not yet released
 	rev        int64
 	compactRev int64
 	events     []eventRef
@@ -179,11 +194,12 @@ const versionOverhead = 80
 // in k's place in the tree (see keyEntry). Event refs to the old entry stay
 // valid: it still holds every version it held.
 func (s *Store) mutable(k *keyEntry) *keyEntry {
-	if k.gen == s.gen {
+	if k.gen == s.gen || s.views == 0 {
 		return k
 	}
 	nk := &keyEntry{key: k.key, vs: k.vs, gen: s.gen}
 	s.tree.ReplaceOrInsert(nk)
+	k.next = nk
 	return nk
 }
 
