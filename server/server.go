@@ -409,7 +409,7 @@ func (f fsm) Snapshot(w io.Writer) error {
 func (f fsm) CaptureSnapshot() func(io.Writer) error {
 	f.s.mu.Lock()
 	defer f.s.mu.Unlock()
-	f.s.ops.snapshotTaken(f.s.state.LastZxid())
+	zxid := f.s.state.LastZxid()
 	c := f.s.state.Capture()
 	return func(w io.Writer) error {
 		defer func() {
@@ -417,7 +417,12 @@ func (f fsm) CaptureSnapshot() func(io.Writer) error {
 			c.Release()
 			f.s.mu.Unlock()
 		}()
-		return c.Write(w)
+		if err := c.Write(w); err != nil {
+			return err
+		}
+		// lsnp names a snapshot once it is written, as ZooKeeper's does.
+		f.s.ops.snapshotTaken(zxid)
+		return nil
 	}
 }
 
