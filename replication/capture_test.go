@@ -29,6 +29,19 @@ func (s *gatedSM) CaptureSnapshot() func(io.Writer) error {
 	}
 }
 
+// openGated opens a fresh node snapshotting every 50 entries through a
+// gatedSM, and applies 60 entries so that a snapshot is being written.
+func openGated(t *testing.T) (string, Config, *gatedSM, *Node) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.SnapshotEvery = 50
+	sm := &gatedSM{gate: make(chan struct{})}
+	n := mustOpen(t, cfg, sm)
+	proposeAll(t, n, &sm.listSM, datas("a", 60), 60)
+	return dir, cfg, sm, n
+}
+
 func waitSnapshots(t *testing.T, n *Node, want uint64) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); n.Stats().Snapshots < want; {
@@ -44,12 +57,7 @@ func waitSnapshots(t *testing.T, n *Node, want uint64) {
 // before it is durable, and once it is, it is recorded and a restart
 // recovers from it plus the WAL after it.
 func TestSnapshotWrittenOffTheRunLoop(t *testing.T) {
-	dir := t.TempDir()
-	cfg := testConfig(dir)
-	cfg.SnapshotEvery = 50
-	sm := &gatedSM{gate: make(chan struct{})}
-	n := mustOpen(t, cfg, sm)
-	proposeAll(t, n, &sm.listSM, datas("a", 60), 60)
+	dir, cfg, sm, n := openGated(t)
 	// The capture happened on the run loop after these applied; its write
 	// is blocked. Everything proposed now applies all the same.
 	proposeAll(t, n, &sm.listSM, datas("b", 300), 360)
@@ -74,24 +82,13 @@ func TestSnapshotWrittenOffTheRunLoop(t *testing.T) {
 	if files := snapFiles(t, dir); len(files) != 2 {
 		t.Fatalf("want 2 snapshot files, got %v", files)
 	}
-	sm2 := &listSM{}
-	n2 := mustOpen(t, cfg, sm2)
-	defer n2.Close()
-	if sm2.restored != 1 {
-		t.Fatalf("Restore ran %d times, want 1", sm2.restored)
-	}
-	equalRecords(t, sm2.snapshot(), before)
+	reopenFromSnapshot(t, cfg, before)
 }
 
 // Close while a snapshot is being written waits for it: the file is
 // durable and complete, and a restart recovers from it.
 func TestCloseWaitsForSnapshotBeingWritten(t *testing.T) {
-	dir := t.TempDir()
-	cfg := testConfig(dir)
-	cfg.SnapshotEvery = 50
-	sm := &gatedSM{gate: make(chan struct{})}
-	n := mustOpen(t, cfg, sm)
-	proposeAll(t, n, &sm.listSM, datas("a", 60), 60)
+	dir, cfg, sm, n := openGated(t)
 	for sm.captures.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}

@@ -195,3 +195,16 @@ func copyDir(t testing.TB, src, dst string) {
 func slogTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
+
+// reopenFromSnapshot opens cfg's directory again and checks that recovery
+// restored one snapshot and, with the WAL after it, every record in want.
+func reopenFromSnapshot(t *testing.T, cfg Config, want []record) {
+	t.Helper()
+	sm := &listSM{}
+	n := mustOpen(t, cfg, sm)
+	defer n.Close()
+	if sm.restored != 1 {
+		t.Fatalf("Restore ran %d times, want 1", sm.restored)
+	}
+	equalRecords(t, sm.snapshot(), want)
+}

@@ -152,15 +152,7 @@ func TestSnapshotCompactionRestart(t *testing.T) {
 		}
 	}
 
-	t.Run("restart", func(t *testing.T) {
-		sm2 := &listSM{}
-		n2 := mustOpen(t, cfg, sm2)
-		defer n2.Close()
-		if sm2.restored != 1 {
-			t.Fatalf("Restore ran %d times, want 1", sm2.restored)
-		}
-		equalRecords(t, sm2.snapshot(), before)
-	})
+	t.Run("restart", func(t *testing.T) { reopenFromSnapshot(t, cfg, before) })
 
 	t.Run("newest-snapshot-corrupt", func(t *testing.T) {
 		dir2 := t.TempDir()
