@@ -40,6 +40,7 @@ type pauseRun struct {
 	Kind      string
 	Phases    []pausePhase
 	Snapshots []string // Paddock's "snapshot taken" log lines
+	Peak      int64    // the largest member's peak RSS (VmHWM) at the end
 }
 
 // TestEtcdSnapshotPause measures what a snapshot of a large keyspace costs
@@ -181,6 +182,10 @@ func pauseMeasure(t *testing.T, kind string, keys int) pauseRun {
 		}
 		time.Sleep(wait)
 	})
+	for _, pid := range c.pids() {
+		run.Peak = max(run.Peak, peakRSS(t, pid))
+	}
+	t.Logf("%s: peak RSS %.0f MiB", kind, mib(run.Peak))
 	if server == "paddock" {
 		b, _ := os.ReadFile(filepath.Join(c.dir, "member1.log"))
 		for _, line := range strings.Split(string(b), "\n") {
@@ -240,9 +245,11 @@ func pauseMarkdown(runs []pauseRun, keys int) string {
 	}
 	b.WriteString("\n")
 	for _, r := range runs {
+		fmt.Fprintf(&b, "%s: peak RSS %.0f MiB.", name[r.Kind], mib(r.Peak))
 		if took := snapshotTook(r.Snapshots); len(took) > 0 {
-			fmt.Fprintf(&b, "%s snapshots (write time, from `replication: snapshot taken ... took=`): %s.\n\n", name[r.Kind], strings.Join(took, ", "))
+			fmt.Fprintf(&b, " Snapshots (write time, from `replication: snapshot taken ... took=`): %s.", strings.Join(took, ", "))
 		}
+		b.WriteString("\n\n")
 	}
 	return b.String()
 }
