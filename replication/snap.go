@@ -165,8 +165,10 @@ type snapFile struct {
 	path        string
 }
 
-// list returns the snapshot files, newest (highest index) first.
-func (s *snapStore) list() ([]snapFile, error) {
+// list returns the snapshot files, newest (highest index) first. With
+// clean it also removes the leftovers of interrupted saves: only at
+// recovery, never while a snapshot may be being written (its .tmp).
+func (s *snapStore) list(clean bool) ([]snapFile, error) {
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, err
@@ -175,7 +177,9 @@ func (s *snapStore) list() ([]snapFile, error) {
 	for _, de := range des {
 		name := de.Name()
 		if strings.HasSuffix(name, ".snap.tmp") {
-			_ = os.Remove(filepath.Join(s.dir, name)) // an interrupted save
+			if clean {
+				_ = os.Remove(filepath.Join(s.dir, name)) // an interrupted save
+			}
 			continue
 		}
 		if term, index, ok := parseSnapName(name); ok {
@@ -236,7 +240,7 @@ func (s *snapStore) body(term, index uint64) ([]byte, error) {
 // (raft needs it to send the snapshot to followers). ok is false when there
 // is no usable snapshot.
 func (s *snapStore) loadNewest(restore func(io.Reader) error, keep bool) (meta snapMeta, body []byte, ok bool, err error) {
-	files, err := s.list()
+	files, err := s.list(true)
 	if err != nil {
 		return meta, nil, false, err
 	}
@@ -335,7 +339,7 @@ func (s *snapStore) save(meta snapMeta, write func(io.Writer) error, keep bool) 
 // the oldest one kept, or 0 if fewer than keep exist (then the whole WAL is
 // still needed as the fallback).
 func (s *snapStore) purge(keep int) (oldestKept uint64, victims []string, err error) {
-	files, err := s.list()
+	files, err := s.list(false)
 	if err != nil {
 		return 0, nil, err
 	}
