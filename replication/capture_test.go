@@ -136,3 +136,29 @@ func TestRemoveFile(t *testing.T) {
 		t.Fatalf("removing a file already gone: %v", err)
 	}
 }
+
+// The leftover of a save interrupted by a crash (a .snap.tmp) is removed
+// when the node opens, and is not taken for a snapshot.
+func TestInterruptedSaveRemovedAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	sm := &listSM{}
+	n := mustOpen(t, cfg, sm)
+	proposeAll(t, n, sm, datas("a", 3), 3)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "snap", snapName(9, 99)+".tmp")
+	if err := os.WriteFile(tmp, []byte("half a snapshot"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sm2 := &listSM{}
+	n2 := mustOpen(t, cfg, sm2)
+	defer n2.Close()
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Fatalf("interrupted save still there: %v", err)
+	}
+	if sm2.restored != 0 || sm2.len() != 3 {
+		t.Fatalf("restored %d times, %d records", sm2.restored, sm2.len())
+	}
+}
