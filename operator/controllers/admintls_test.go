@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,11 +67,23 @@ func startAdminTLSServer(t *testing.T, ca *testpki.CA, leaf *testpki.Leaf, clien
 
 // routes maps members' host:port to loopback servers, for the operator's
 // LiveEnsemble (the DNS names of the pods do not resolve here).
+// The reconciler resolves on its own goroutines while a test adds routes.
 type routes struct {
-	m map[string]string
+	mu sync.Mutex
+	m  map[string]string
 }
 
-func (r *routes) resolve(hp string) string { return r.m[hp] }
+func (r *routes) resolve(hp string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[hp]
+}
+
+func (r *routes) add(hp, addr string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[hp] = addr
+}
 
 // TestAdminTLS: with spec.tls.admin the members serve HTTPS on the admin
 // port from the Secret (env, volume, probes: HTTPS, or HTTP on the
@@ -119,8 +132,8 @@ func TestAdminTLS(t *testing.T) {
 					ClientAuth: tc.clientAuth, ClientSecretName: "zk-operator", PortUnification: tc.unify}},
 			}}
 			host := controllers.MemberHost(pc, 1)
-			rt.m[fmt.Sprintf("%s:%d", host, controllers.AdminPort)] = srv.admin
-			rt.m[fmt.Sprintf("%s:%d", host, controllers.ClientPort)] = srv.client
+			rt.add(fmt.Sprintf("%s:%d", host, controllers.AdminPort), srv.admin)
+			rt.add(fmt.Sprintf("%s:%d", host, controllers.ClientPort), srv.client)
 			if err := c.Create(ctx, pc); err != nil {
 				t.Fatal(err)
 			}
