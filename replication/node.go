@@ -424,8 +424,7 @@ func (n *Node) run() {
 			case f := <-n.actc:
 				f()
 			case d := <-n.snapping:
-				if err := n.finishSnapshot(d); err != nil {
-					n.fail(err)
+				if !n.snapshotWritten(d) {
 					return
 				}
 			case <-n.stopc:
@@ -453,8 +452,7 @@ func (n *Node) run() {
 		// Under steady load the select above is skipped: look here too.
 		select {
 		case d := <-n.snapping:
-			if err := n.finishSnapshot(d); err != nil {
-				n.fail(err)
+			if !n.snapshotWritten(d) {
 				return
 			}
 		default:
@@ -665,11 +663,7 @@ func (n *Node) dropFiles(paths []string) {
 	if len(paths) == 0 {
 		return
 	}
-	n.removing.Add(1)
-	go func() {
-		defer n.removing.Done()
-		removeGently(paths, n.log)
-	}()
+	n.removing.Go(func() { removeGently(paths, n.log) })
 }
 
 // apply applies committed entries in order.
@@ -765,6 +759,16 @@ func (n *Node) takeSnapshot() error {
 		ch <- snapDone{meta: meta, start: start, err: err}
 	}()
 	return nil
+}
+
+// snapshotWritten finishes a snapshot written off the run loop; false
+// means the node failed and the run loop must stop.
+func (n *Node) snapshotWritten(d snapDone) bool {
+	if err := n.finishSnapshot(d); err != nil {
+		n.fail(err)
+		return false
+	}
+	return true
 }
 
 // awaitSnapshot waits for the snapshot being written, if any, and

@@ -198,39 +198,30 @@ func (w *EtcdWorkload) newClient(endpoints []string) (*clientv3.Client, error) {
 // the watchers to catch up with the last write (see Check).
 func (w *EtcdWorkload) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for i := range w.opts.Clients {
+	// spawn runs f on a client of its own until ctx is done.
+	spawn := func(f func(c *clientv3.Client)) error {
 		c, err := w.newClient(w.opts.Endpoints)
 		if err != nil {
 			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.client(ctx, i, c)
-		}()
+		wg.Go(func() { f(c) })
+		return nil
+	}
+	for i := range w.opts.Clients {
+		if err := spawn(func(c *clientv3.Client) { w.client(ctx, i, c) }); err != nil {
+			return err
+		}
 	}
 	for i := range leasers(w.opts.Leases) {
-		c, err := w.newClient(w.opts.Endpoints)
-		if err != nil {
+		if err := spawn(func(c *clientv3.Client) { w.leaser(ctx, c, i) }); err != nil {
 			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.leaser(ctx, c, i)
-		}()
 	}
 	if w.opts.Compact > 0 {
 		for i := range 2 {
-			c, err := w.newClient(w.opts.Endpoints)
-			if err != nil {
+			if err := spawn(func(c *clientv3.Client) { w.compactor(ctx, c, 100+i) }); err != nil {
 				return err
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				w.compactor(ctx, c, 100+i)
-			}()
 		}
 		var probes []*clientv3.Client
 		for _, ep := range w.opts.Endpoints {
@@ -240,11 +231,7 @@ func (w *EtcdWorkload) Run(ctx context.Context) error {
 			}
 			probes = append(probes, c)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.prober(ctx, probes)
-		}()
+		wg.Go(func() { w.prober(ctx, probes) })
 	}
 	wg.Wait()
 	return nil

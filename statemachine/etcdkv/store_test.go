@@ -88,6 +88,25 @@ func randomLog(t testing.TB, seed int64, n int) []entry {
 	return out
 }
 
+// sameEventsAndAccounting checks that two stores hold the same watch
+// event log (with prevKV) and report the same size and version count.
+func sameEventsAndAccounting(t *testing.T, seed int64, a, b *Store) {
+	t.Helper()
+	ea, _, errA := a.EventsSince(a.CompactRev(), []byte{0}, []byte{0}, 1<<30, true)
+	eb, _, errB := b.EventsSince(b.CompactRev(), []byte{0}, []byte{0}, 1<<30, true)
+	if errA != nil || errB != nil || len(ea) != len(eb) {
+		t.Fatalf("seed %d: event logs differ: %d vs %d (%v %v)", seed, len(ea), len(eb), errA, errB)
+	}
+	for i := range ea {
+		if !gproto.Equal(ea[i], eb[i]) {
+			t.Fatalf("seed %d: event %d differs: %v vs %v", seed, i, ea[i], eb[i])
+		}
+	}
+	if a.Size() != b.Size() || a.Versions() != b.Versions() {
+		t.Fatalf("seed %d: accounting differs: size %d/%d versions %d/%d", seed, a.Size(), b.Size(), a.Versions(), b.Versions())
+	}
+}
+
 // Two stores fed the same log are identical, byte for byte; a store
 // restored from a snapshot taken midway and fed the rest ends identical
 // too, including its watch event log.
@@ -118,19 +137,7 @@ func TestDeterminismAndSnapshot(t *testing.T) {
 		if !bytes.Equal(snap(t, a), snap(t, c)) {
 			t.Fatalf("seed %d: restored replica differs", seed)
 		}
-		ea, _, errA := a.EventsSince(a.CompactRev(), []byte{0}, []byte{0}, 1<<30, true)
-		ec, _, errC := c.EventsSince(c.CompactRev(), []byte{0}, []byte{0}, 1<<30, true)
-		if errA != nil || errC != nil || len(ea) != len(ec) {
-			t.Fatalf("seed %d: event logs differ: %d vs %d (%v %v)", seed, len(ea), len(ec), errA, errC)
-		}
-		for i := range ea {
-			if !gproto.Equal(ea[i], ec[i]) {
-				t.Fatalf("seed %d: event %d differs: %v vs %v", seed, i, ea[i], ec[i])
-			}
-		}
-		if a.Size() != c.Size() || a.Versions() != c.Versions() {
-			t.Fatalf("seed %d: accounting differs: size %d/%d versions %d/%d", seed, a.Size(), c.Size(), a.Versions(), c.Versions())
-		}
+		sameEventsAndAccounting(t, seed, a, c)
 	}
 }
 
@@ -319,18 +326,6 @@ func TestViewIsFrozenWhileApplyGoesOn(t *testing.T) {
 		if !bytes.Equal(snap(t, a), snap(t, twin)) {
 			t.Fatalf("seed %d: taking views changed the keyspace", seed)
 		}
-		ea, _, errA := a.EventsSince(a.CompactRev(), []byte{0}, []byte{0}, 1<<30, true)
-		eb, _, errB := twin.EventsSince(twin.CompactRev(), []byte{0}, []byte{0}, 1<<30, true)
-		if errA != nil || errB != nil || len(ea) != len(eb) {
-			t.Fatalf("seed %d: event logs differ: %d vs %d (%v %v)", seed, len(ea), len(eb), errA, errB)
-		}
-		for i := range ea {
-			if !gproto.Equal(ea[i], eb[i]) {
-				t.Fatalf("seed %d: event %d differs: %v vs %v", seed, i, ea[i], eb[i])
-			}
-		}
-		if a.Size() != twin.Size() || a.Versions() != twin.Versions() {
-			t.Fatalf("seed %d: accounting differs", seed)
-		}
+		sameEventsAndAccounting(t, seed, a, twin)
 	}
 }
